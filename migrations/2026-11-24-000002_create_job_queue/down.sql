@@ -1,0 +1,3 @@
+DROP TABLE queue_probes;
+DROP TABLE cron_ticks;
+DROP TABLE jobs;

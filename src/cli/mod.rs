@@ -1,0 +1,71 @@
+//! Command-line interface: argument definitions and the handlers of operator commands.
+//!
+//! Owns: what each subcommand does. Uses: `app` for the roles, domain modules for the rest.
+
+mod jobs;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+use tokio_util::sync::CancellationToken;
+
+use crate::app::{self, Mode};
+use crate::bench;
+use crate::config::Config;
+
+/// AudienceLens: who comments on an Instagram account — gender, age bracket and profile type of
+/// its commenters, with sample sizes, coverage and confidence intervals.
+#[derive(Debug, Parser)]
+#[command(name = "audiencelens", version, propagate_version = true)]
+pub struct Cli {
+    /// Configuration file (TOML). Without it the embedded defaults apply; environment variables
+    /// `AUDIENCELENS__SECTION__KEY` override either.
+    #[arg(long, global = true, env = "AUDIENCELENS_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the service: HTTP API, background workers and cron, or one of them.
+    Serve {
+        /// Which roles this process runs. Scale out with more `worker` copies on one database.
+        #[arg(long, value_enum, default_value_t = Mode::All)]
+        mode: Mode,
+    },
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Inspect and steer background jobs.
+    Jobs {
+        #[command(subcommand)]
+        command: jobs::JobsCommand,
+    },
+    /// Benchmarks that ship with the product.
+    Bench {
+        #[command(subcommand)]
+        command: bench::BenchCommand,
+    },
+}
+
+/// Runs the parsed command.
+///
+/// # Errors
+/// Whatever stopped the command, for `main` to print.
+pub async fn run(command: Command, config: Config) -> anyhow::Result<()> {
+    match command {
+        Command::Serve { mode } => app::serve(config, mode, CancellationToken::new()).await,
+        Command::Migrate => {
+            let applied = app::migrate(&config).await?;
+            if applied.is_empty() {
+                println!("database schema is up to date");
+            } else {
+                println!("applied migrations: {}", applied.join(", "));
+            }
+            Ok(())
+        }
+        Command::Jobs { command } => jobs::run(command, config).await,
+        Command::Bench { command } => bench::run(command, config).await,
+    }
+}

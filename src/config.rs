@@ -1,0 +1,378 @@
+//! Typed configuration: the embedded `config.toml` defaults, an optional file, then
+//! `AUDIENCELENS__SECTION__KEY` environment overrides. Secrets come from the environment only
+//! and are held as [`SecretString`] so they never reach a log line.
+//!
+//! Owns: parsing and validating settings. Uses: nothing else in the crate.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+/// The shipped `config.toml`: every setting with its default and its documentation.
+pub const EMBEDDED_DEFAULTS: &str = include_str!("../config.toml");
+
+/// Prefix of environment overrides: `AUDIENCELENS__QUEUE__LEASE_SECS=60`.
+pub const ENV_PREFIX: &str = "AUDIENCELENS";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration: {0}")]
+    Load(#[from] config::ConfigError),
+    #[error("configuration: setting `{setting}` {problem}")]
+    Invalid { setting: &'static str, problem: String },
+    #[error("configuration: environment variable {variable} {problem}")]
+    Secret { variable: &'static str, problem: String },
+}
+
+fn invalid(setting: &'static str, problem: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid { setting, problem: problem.into() }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Environment {
+    Dev,
+    Production,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub environment: Environment,
+    pub log: LogSettings,
+    pub server: ServerSettings,
+    pub database: DatabaseSettings,
+    pub queue: QueueSettings,
+    pub schedule: ScheduleSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSettings {
+    pub filter: String,
+    pub format: LogFormat,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSettings {
+    pub host: String,
+    pub port: u16,
+    pub workers: usize,
+    pub max_body_bytes: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSettings {
+    pub url: String,
+    pub pool_size: usize,
+    pub connect_timeout_secs: u64,
+    pub migrate_on_start: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueueSettings {
+    pub lease_secs: u64,
+    pub poll_interval_ms: u64,
+    pub rescue_interval_secs: u64,
+    pub claim_batch_size: usize,
+    pub complete_batch_size: usize,
+    pub complete_flush_ms: u64,
+    pub retry_base_secs: u64,
+    pub retry_max_secs: u64,
+    pub default_max_attempts: i32,
+    pub default_timeout_secs: u64,
+    pub shutdown_grace_secs: u64,
+    pub finished_retention_hours: u64,
+    pub large_job_threshold: i64,
+    /// Queue name → concurrent jobs in this process (0 = not worked here).
+    pub concurrency: BTreeMap<String, usize>,
+}
+
+impl QueueSettings {
+    #[must_use]
+    pub fn lease(&self) -> Duration {
+        Duration::from_secs(self.lease_secs)
+    }
+    #[must_use]
+    pub fn poll_interval(&self) -> Duration {
+        Duration::from_millis(self.poll_interval_ms)
+    }
+    #[must_use]
+    pub fn shutdown_grace(&self) -> Duration {
+        Duration::from_secs(self.shutdown_grace_secs)
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleSettings {
+    pub prune_jobs: String,
+}
+
+/// Secrets, read from the environment only.
+#[derive(Clone, Default)]
+pub struct Secrets {
+    pub database_password: Option<SecretString>,
+    pub jwt_secret: Option<SecretString>,
+    pub apify_token: Option<SecretString>,
+    pub gemini_api_key: Option<SecretString>,
+}
+
+impl std::fmt::Debug for Secrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let state = |s: &Option<SecretString>| if s.is_some() { "set" } else { "unset" };
+        f.debug_struct("Secrets")
+            .field("database_password", &state(&self.database_password))
+            .field("jwt_secret", &state(&self.jwt_secret))
+            .field("apify_token", &state(&self.apify_token))
+            .field("gemini_api_key", &state(&self.gemini_api_key))
+            .finish()
+    }
+}
+
+pub const DATABASE_PASSWORD_VAR: &str = "AUDIENCELENS_DATABASE_PASSWORD";
+pub const JWT_SECRET_VAR: &str = "AUDIENCELENS_JWT_SECRET";
+pub const APIFY_TOKEN_VAR: &str = "APIFY_TOKEN";
+pub const GEMINI_API_KEY_VAR: &str = "GEMINI_API_KEY";
+/// Shortest JWT secret accepted outside dev mode (HS256 wants at least 256 bits).
+pub const MIN_JWT_SECRET_BYTES: usize = 32;
+
+/// Settings plus secrets: everything the application is configured with.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub settings: Settings,
+    pub secrets: Secrets,
+}
+
+impl Config {
+    /// Loads defaults, then `file` (when given it must exist), then environment overrides, and
+    /// validates the result.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] naming the setting or variable that is wrong.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        let vars: Vec<(String, String)> = std::env::vars().collect();
+        Self::load_from(file, &vars)
+    }
+
+    /// [`Config::load`] with an explicit environment (tests use this).
+    ///
+    /// # Errors
+    /// A [`ConfigError`] naming the setting or variable that is wrong.
+    pub fn load_from(file: Option<&Path>, vars: &[(String, String)]) -> Result<Self, ConfigError> {
+        let mut builder = config::Config::builder()
+            .add_source(config::File::from_str(EMBEDDED_DEFAULTS, config::FileFormat::Toml));
+        if let Some(path) = file {
+            builder =
+                builder.add_source(config::File::from(path).format(config::FileFormat::Toml).required(true));
+        }
+        let overrides: config::Map<String, String> =
+            vars.iter().filter(|(k, _)| k.starts_with(&format!("{ENV_PREFIX}__"))).cloned().collect();
+        builder = builder.add_source(
+            config::Environment::with_prefix(ENV_PREFIX)
+                .prefix_separator("__")
+                .separator("__")
+                .try_parsing(true)
+                .source(Some(overrides)),
+        );
+        let settings: Settings = builder.build()?.try_deserialize()?;
+        let get = |name: &str| {
+            vars.iter().find(|(k, v)| k == name && !v.is_empty()).map(|(_, v)| SecretString::from(v.clone()))
+        };
+        let secrets = Secrets {
+            database_password: get(DATABASE_PASSWORD_VAR),
+            jwt_secret: get(JWT_SECRET_VAR),
+            apify_token: get(APIFY_TOKEN_VAR),
+            gemini_api_key: get(GEMINI_API_KEY_VAR),
+        };
+        let config = Self { settings, secrets };
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let s = &self.settings;
+        let url = reqwest::Url::parse(&s.database.url)
+            .map_err(|e| invalid("database.url", format!("is not a URL: {e}")))?;
+        if !matches!(url.scheme(), "postgres" | "postgresql") {
+            return Err(invalid("database.url", "must start with postgres://"));
+        }
+        if url.password().is_some() {
+            return Err(invalid(
+                "database.url",
+                format!("must not contain a password: set {DATABASE_PASSWORD_VAR} instead"),
+            ));
+        }
+        let positive = [
+            ("database.pool_size", s.database.pool_size as u64),
+            ("database.connect_timeout_secs", s.database.connect_timeout_secs),
+            ("queue.lease_secs", s.queue.lease_secs),
+            ("queue.poll_interval_ms", s.queue.poll_interval_ms),
+            ("queue.rescue_interval_secs", s.queue.rescue_interval_secs),
+            ("queue.claim_batch_size", s.queue.claim_batch_size as u64),
+            ("queue.complete_batch_size", s.queue.complete_batch_size as u64),
+            ("queue.retry_base_secs", s.queue.retry_base_secs),
+            ("queue.default_timeout_secs", s.queue.default_timeout_secs),
+        ];
+        for (setting, value) in positive {
+            if value == 0 {
+                return Err(invalid(setting, "must be greater than 0"));
+            }
+        }
+        if s.queue.lease_secs < 3 {
+            return Err(invalid("queue.lease_secs", "must be at least 3 (it is renewed every third)"));
+        }
+        if s.queue.retry_max_secs < s.queue.retry_base_secs {
+            return Err(invalid("queue.retry_max_secs", "must be at least queue.retry_base_secs"));
+        }
+        if s.queue.default_max_attempts < 1 {
+            return Err(invalid("queue.default_max_attempts", "must be at least 1"));
+        }
+        for name in s.queue.concurrency.keys() {
+            if !crate::queue::is_valid_queue_name(name) {
+                return Err(invalid(
+                    "queue.concurrency",
+                    format!("has a bad queue name {name:?} (lowercase letters, digits, _)"),
+                ));
+            }
+        }
+        crate::schedule::validate_expression("schedule.prune_jobs", &s.schedule.prune_jobs)
+            .map_err(|problem| invalid("schedule.prune_jobs", problem))?;
+        if s.environment == Environment::Production {
+            match &self.secrets.jwt_secret {
+                None => {
+                    return Err(ConfigError::Secret {
+                        variable: JWT_SECRET_VAR,
+                        problem: "must be set when environment = \"production\"".into(),
+                    });
+                }
+                Some(secret) if secret.expose_secret().len() < MIN_JWT_SECRET_BYTES => {
+                    return Err(ConfigError::Secret {
+                        variable: JWT_SECRET_VAR,
+                        problem: format!(
+                            "is too short: at least {MIN_JWT_SECRET_BYTES} bytes outside dev mode"
+                        ),
+                    });
+                }
+                Some(_) => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// The database URL with the password from the environment filled in. Never log it.
+    #[must_use]
+    pub fn database_url(&self) -> SecretString {
+        database_url_with_password(&self.settings.database.url, self.secrets.database_password.as_ref())
+    }
+}
+
+/// Inserts `password` into `url` (which `validate` has checked parses and has none).
+#[must_use]
+pub fn database_url_with_password(url: &str, password: Option<&SecretString>) -> SecretString {
+    match (reqwest::Url::parse(url), password) {
+        (Ok(mut parsed), Some(pw)) => {
+            // Only fails for URLs that cannot have credentials; postgres:// URLs can.
+            let _ = parsed.set_password(Some(pw.expose_secret()));
+            SecretString::from(parsed.to_string())
+        }
+        _ => SecretString::from(url.to_owned()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+    }
+
+    #[test]
+    fn embedded_defaults_load() {
+        let config = Config::load_from(None, &[]).expect("defaults are valid");
+        assert_eq!(config.settings.server.port, 8080);
+        assert_eq!(config.settings.environment, Environment::Dev);
+        assert_eq!(config.settings.queue.concurrency.get("scrape"), Some(&2));
+    }
+
+    #[test]
+    fn env_overrides_nested_keys() {
+        let config = Config::load_from(
+            None,
+            &vars(&[
+                ("AUDIENCELENS__SERVER__PORT", "9001"),
+                ("AUDIENCELENS__QUEUE__CONCURRENCY__PICTURES", "3"),
+                ("AUDIENCELENS__QUEUE__CONCURRENCY__PROBE", "5"),
+            ]),
+        )
+        .expect("valid");
+        assert_eq!(config.settings.server.port, 9001);
+        assert_eq!(config.settings.queue.concurrency.get("pictures"), Some(&3));
+        assert_eq!(config.settings.queue.concurrency.get("probe"), Some(&5));
+    }
+
+    #[test]
+    fn bad_value_names_the_setting() {
+        let err = Config::load_from(None, &vars(&[("AUDIENCELENS__SERVER__PORT", "eighty")]))
+            .expect_err("must fail");
+        assert!(err.to_string().contains("server.port"), "{err}");
+        let err = Config::load_from(None, &vars(&[("AUDIENCELENS__QUEUE__LEASE_SECS", "0")]))
+            .expect_err("must fail");
+        assert!(err.to_string().contains("queue.lease_secs"), "{err}");
+    }
+
+    #[test]
+    fn unknown_key_is_an_error() {
+        let err = Config::load_from(None, &vars(&[("AUDIENCELENS__QUEUE__LEASE_SECZ", "5")]))
+            .expect_err("must fail");
+        assert!(err.to_string().contains("lease_secz"), "{err}");
+    }
+
+    #[test]
+    fn password_in_url_is_refused() {
+        let err = Config::load_from(
+            None,
+            &vars(&[("AUDIENCELENS__DATABASE__URL", "postgres://u:hunter2@localhost/db")]),
+        )
+        .expect_err("must fail");
+        let text = err.to_string();
+        assert!(text.contains("database.url") && !text.contains("hunter2"), "{text}");
+    }
+
+    #[test]
+    fn production_needs_a_strong_jwt_secret() {
+        let prod = ("AUDIENCELENS__ENVIRONMENT", "production");
+        let err = Config::load_from(None, &vars(&[prod])).expect_err("must fail");
+        assert!(err.to_string().contains(JWT_SECRET_VAR), "{err}");
+        let err = Config::load_from(None, &vars(&[prod, (JWT_SECRET_VAR, "short")])).expect_err("must fail");
+        assert!(err.to_string().contains("too short"), "{err}");
+        let strong = "0123456789abcdef0123456789abcdef";
+        Config::load_from(None, &vars(&[prod, (JWT_SECRET_VAR, strong)])).expect("valid");
+    }
+
+    #[test]
+    fn secrets_never_show_in_debug_output() {
+        let config = Config::load_from(
+            None,
+            &vars(&[(APIFY_TOKEN_VAR, "apify_api_SECRETVALUE"), (DATABASE_PASSWORD_VAR, "pw-SECRET")]),
+        )
+        .expect("valid");
+        let shown = format!("{config:?}");
+        assert!(!shown.contains("SECRET"), "{shown}");
+        assert!(config.database_url().expose_secret().contains("pw-SECRET"));
+    }
+}

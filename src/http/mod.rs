@@ -1,0 +1,99 @@
+//! The HTTP API: the only module that imports actix-web. Routes, error mapping, request
+//! metrics, JSON errors for malformed requests and unknown routes.
+//!
+//! Owns: routing and the HTTP edge. Uses: `app::AppState`, domain modules.
+
+pub mod error;
+mod health;
+
+use std::time::Instant;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::middleware::Next;
+use actix_web::{App, HttpRequest, HttpServer, ResponseError, web};
+
+use crate::app::AppState;
+use error::ApiError;
+
+/// Adds every route and the JSON error handlers to an app (the tests build their app with it
+/// too, so they exercise exactly what production serves).
+pub fn configure(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
+    cfg.app_data(
+        web::JsonConfig::default().limit(max_body_bytes).error_handler(|err, _req| json_error(&err)),
+    )
+    .app_data(
+        web::PathConfig::default()
+            .error_handler(|err, _req| ApiError::NotFound(format!("no such resource: {err}")).into()),
+    )
+    .app_data(
+        web::QueryConfig::default()
+            .error_handler(|err, _req| ApiError::BadRequest(format!("bad query string: {err}")).into()),
+    )
+    .service(health::healthz)
+    .service(health::readyz)
+    .service(health::metrics);
+}
+
+fn json_error(err: &actix_web::error::JsonPayloadError) -> actix_web::Error {
+    use actix_web::error::JsonPayloadError as E;
+    match err {
+        E::Overflow { limit } | E::OverflowKnownLength { limit, .. } => {
+            ApiError::PayloadTooLarge(format!("request body is larger than {limit} bytes")).into()
+        }
+        E::ContentType => ApiError::BadRequest("expected Content-Type: application/json".into()).into(),
+        other => ApiError::BadRequest(format!("invalid JSON body: {other}")).into(),
+    }
+}
+
+async fn not_found(req: HttpRequest) -> actix_web::HttpResponse {
+    ApiError::NotFound(format!("no route for {} {}", req.method(), req.path())).error_response()
+}
+
+/// Counts requests and their latency by matched route pattern (never the raw path).
+async fn record_metrics(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let started = Instant::now();
+    let method = req.method().to_string();
+    let state = req.app_data::<web::Data<AppState>>().cloned();
+    let response = next.call(req).await?;
+    if let Some(state) = state {
+        let route = response.request().match_pattern().unwrap_or_else(|| "unmatched".to_owned());
+        state.metrics.http_request(
+            &method,
+            &route,
+            response.status().as_u16(),
+            started.elapsed().as_secs_f64(),
+        );
+    }
+    Ok(response)
+}
+
+/// Binds and starts the server; returns it running (await it, or stop it through its handle)
+/// and the addresses it listens on (port 0 in the configuration picks a free port).
+///
+/// # Errors
+/// When the address cannot be bound.
+pub fn serve(state: AppState) -> std::io::Result<(actix_web::dev::Server, Vec<std::net::SocketAddr>)> {
+    let settings = state.config.settings.server.clone();
+    let max_body_bytes = settings.max_body_bytes;
+    let data = web::Data::new(state);
+    let mut server = HttpServer::new(move || {
+        App::new()
+            .app_data(data.clone())
+            .wrap(actix_web::middleware::from_fn(record_metrics))
+            .configure(|cfg| configure(cfg, max_body_bytes))
+            .default_service(web::to(not_found))
+    })
+    .disable_signals()
+    .shutdown_timeout(10);
+    if settings.workers > 0 {
+        server = server.workers(settings.workers);
+    }
+    let server = server.bind((settings.host.as_str(), settings.port))?;
+    let addrs = server.addrs();
+    tracing::info!(addresses = ?addrs, "HTTP API listening");
+    Ok((server.run(), addrs))
+}

@@ -1,0 +1,27 @@
+//! AudienceLens: Instagram audience analysis — who comments on an account, by gender, age
+//! bracket and profile type, with honest uncertainty.
+//!
+//! Architecture (dependencies point down):
+//!
+//! ```text
+//! main.rs ─► cli ─► app (composition root: state, roles, shutdown)
+//!                    ├─► http      JSON API (the only actix-web user)
+//!                    ├─► schedule  cron entries that enqueue jobs
+//!                    └─► jobs      one file per job kind; register_all
+//!                          └─► queue   generic Postgres job queue (claim, lease, retry, rescue)
+//!                                └─► db   pool, embedded migrations, generated schema
+//! config, metrics: leaf modules used from anywhere.
+//! bench: benchmarks that ship in the binary (`audiencelens bench ...`).
+//! ```
+
+pub mod app;
+pub mod bench;
+pub mod cli;
+pub mod clients;
+pub mod config;
+pub mod db;
+pub mod http;
+pub mod jobs;
+pub mod metrics;
+pub mod queue;
+pub mod schedule;

@@ -1,0 +1,213 @@
+//! Test scaffolding: a fresh database per test (cloned from a template migrated once), worker
+//! processes of the real binary, and polling helpers with deadlines.
+
+use std::collections::hash_map::DefaultHasher;
+use std::hash::{Hash, Hasher};
+use std::path::Path;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use audiencelens::config::Config;
+use audiencelens::db::{self, DbPool, admin};
+use diesel::QueryableByName;
+use diesel::sql_types::BigInt;
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use secrecy::{ExposeSecret, SecretString};
+
+/// The server tests create their databases on (trust auth on the CI machine).
+pub fn server_url() -> SecretString {
+    SecretString::from(
+        std::env::var("AUDIENCELENS_TEST_DATABASE_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned()),
+    )
+}
+
+/// Name of the template for the current migrations: their content decides it, so a changed
+/// migration gets a new template and stale ones are never used.
+fn template_name() -> String {
+    let mut hasher = DefaultHasher::new();
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+    let mut entries: Vec<_> = walk(&dir);
+    entries.sort();
+    for path in entries {
+        path.hash(&mut hasher);
+        std::fs::read(&path).unwrap_or_default().hash(&mut hasher);
+    }
+    format!("audiencelens_test_tpl_{:016x}", hasher.finish())
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() { out.extend(walk(&p)) } else { out.push(p) }
+        }
+    }
+    out
+}
+
+/// Makes sure the template exists, under an advisory lock so parallel test processes agree.
+async fn ensure_template(server: &SecretString) -> String {
+    let name = template_name();
+    let admin_url = admin::url_for_database(server, "postgres");
+    let mut conn =
+        AsyncPgConnection::establish(admin_url.expose_secret()).await.expect("connect to postgres");
+    diesel::sql_query("SELECT pg_advisory_lock(727274)").execute(&mut conn).await.expect("lock");
+    if !admin::database_exists(server, &name).await.expect("query") {
+        let building = format!("{name}_building");
+        admin::drop_database(server, &building).await.expect("drop stale");
+        admin::create_database(server, &building, None).await.expect("create template");
+        db::run_migrations(&admin::url_for_database(server, &building)).await.expect("migrate template");
+        diesel::sql_query(format!("ALTER DATABASE \"{building}\" RENAME TO \"{name}\""))
+            .execute(&mut conn)
+            .await
+            .expect("rename template");
+    }
+    diesel::sql_query("SELECT pg_advisory_unlock(727274)").execute(&mut conn).await.expect("unlock");
+    name
+}
+
+/// A database of this test's own, dropped when the value is.
+pub struct TestDb {
+    pub name: String,
+    pub url: SecretString,
+    pub pool: DbPool,
+    server: SecretString,
+}
+
+impl TestDb {
+    pub async fn new() -> Self {
+        let server = server_url();
+        let template = ensure_template(&server).await;
+        let name = format!("audiencelens_test_{}", uuid::Uuid::new_v4().simple());
+        admin::create_database(&server, &name, Some(&template)).await.expect("create test database");
+        let url = admin::url_for_database(&server, &name);
+        let pool = db::connect_pool(&url, 16, Duration::from_secs(10)).expect("pool");
+        Self { name, url, pool, server }
+    }
+
+    /// Configuration pointing at this database, with `vars` as extra environment overrides.
+    pub fn config(&self, vars: &[(&str, &str)]) -> Config {
+        let mut all = vec![("AUDIENCELENS__DATABASE__URL".to_owned(), self.url.expose_secret().to_owned())];
+        all.extend(vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+        Config::load_from(None, &all).expect("test configuration")
+    }
+
+    pub async fn conn(&self) -> db::DbConn {
+        self.pool.get().await.expect("connection")
+    }
+
+    /// `SELECT count(*)`-style query returning one bigint column named `n`.
+    pub async fn count(&self, sql: &str) -> i64 {
+        #[derive(QueryableByName)]
+        struct N {
+            #[diesel(sql_type = BigInt)]
+            n: i64,
+        }
+        let mut conn = self.conn().await;
+        let n: N =
+            diesel::sql_query(sql).get_result(&mut conn).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+        n.n
+    }
+
+    pub async fn execute(&self, sql: &str) {
+        let mut conn = self.conn().await;
+        diesel::sql_query(sql).execute(&mut conn).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let server = self.server.clone();
+        let name = self.name.clone();
+        // Drop runs inside the test's runtime; do the async cleanup on a thread of its own.
+        let _ = std::thread::spawn(move || {
+            if let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                let _ = rt.block_on(admin::drop_database(&server, &name));
+            }
+        })
+        .join();
+    }
+}
+
+/// A `audiencelens` process of the real binary, killed when dropped.
+pub struct Process {
+    pub child: tokio::process::Child,
+    pub log: std::path::PathBuf,
+}
+
+impl Process {
+    /// Starts `audiencelens <args>` against `db` with extra environment `vars`; its log goes to
+    /// a file printed when a test fails.
+    pub fn start(db: &TestDb, args: &[&str], vars: &[(&str, &str)]) -> Self {
+        let log = std::env::temp_dir().join(format!("{}-{}.log", db.name, uuid::Uuid::new_v4().simple()));
+        let file = std::fs::File::create(&log).expect("log file");
+        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_audiencelens"));
+        cmd.args(args)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("AUDIENCELENS__DATABASE__URL", db.url.expose_secret())
+            .env("AUDIENCELENS__LOG__FILTER", "info")
+            .stdout(Stdio::null())
+            .stderr(file)
+            .kill_on_drop(true);
+        for (k, v) in vars {
+            cmd.env(k, v);
+        }
+        let child = cmd.spawn().expect("spawn audiencelens");
+        Self { child, log }
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.id().map(|p| p as i32).expect("running")
+    }
+
+    pub fn signal(&self, signal: &str) {
+        let status = std::process::Command::new("kill")
+            .args([&format!("-{signal}"), &self.pid().to_string()])
+            .status();
+        assert!(status.is_ok_and(|s| s.success()), "kill -{signal} failed");
+    }
+
+    /// Waits for exit; `None` on timeout.
+    pub async fn wait(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        tokio::time::timeout(timeout, self.child.wait()).await.ok().and_then(Result::ok)
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+/// Polls `check` until it returns true or `timeout` passes (then panics with `what`).
+pub async fn eventually<F, Fut>(timeout: Duration, what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let started = Instant::now();
+    while !check().await {
+        assert!(started.elapsed() < timeout, "timed out after {timeout:?} waiting for: {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Runs `audiencelens <args>` to completion; returns (exit code, stdout, stderr).
+pub async fn run_cli(db: &TestDb, args: &[&str], vars: &[(&str, &str)]) -> (i32, String, String) {
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_audiencelens"));
+    cmd.args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("AUDIENCELENS__DATABASE__URL", db.url.expose_secret())
+        .env("AUDIENCELENS__LOG__FILTER", "warn");
+    for (k, v) in vars {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().await.expect("run audiencelens");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
