@@ -111,7 +111,6 @@ pub async fn serve(config: Config, mode: Mode, shutdown: CancellationToken) -> a
             .context("starting the cron scheduler")?;
         let worker = Worker {
             id: Uuid::new_v4(),
-            pool: state.pool.clone(),
             database_url: state.config.database_url(),
             registry: Arc::new(state.registry()),
             options: WorkerOptions::from_settings(&state.config.settings.queue),

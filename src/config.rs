@@ -95,6 +95,7 @@ pub struct QueueSettings {
     pub default_max_attempts: i32,
     pub default_timeout_secs: u64,
     pub shutdown_grace_secs: u64,
+    pub synchronous_commit: bool,
     pub finished_retention_hours: u64,
     pub large_job_threshold: i64,
     /// Queue name → concurrent jobs in this process (0 = not worked here).

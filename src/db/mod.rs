@@ -67,6 +67,33 @@ pub fn connect_pool(url: &SecretString, size: usize, timeout: Duration) -> Resul
         .build()?)
 }
 
+/// `url` with libpq-style session `options` (e.g. `-c synchronous_commit=off`) added.
+#[must_use]
+pub fn with_session_options(url: &SecretString, options: &str) -> SecretString {
+    match reqwest::Url::parse(url.expose_secret()) {
+        Ok(mut parsed) => {
+            // Percent-encoding, not form encoding: libpq-style parsers do not read `+` as space.
+            let encoded: String = options
+                .bytes()
+                .map(|b| {
+                    if b.is_ascii_alphanumeric() || b"-_.".contains(&b) {
+                        (b as char).to_string()
+                    } else {
+                        format!("%{b:02X}")
+                    }
+                })
+                .collect();
+            let query = match parsed.query() {
+                Some(q) if !q.is_empty() => format!("{q}&options={encoded}"),
+                _ => format!("options={encoded}"),
+            };
+            parsed.set_query(Some(&query));
+            SecretString::from(parsed.to_string())
+        }
+        Err(_) => url.clone(),
+    }
+}
+
 /// Applies pending migrations; returns the versions applied.
 ///
 /// # Errors

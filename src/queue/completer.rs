@@ -23,6 +23,9 @@ pub enum Outcome {
 pub struct Finished {
     pub id: i64,
     pub outcome: Outcome,
+    /// The job's concurrency slot, given back once the outcome is recorded: a worker never
+    /// runs further ahead of its bookkeeping than its concurrency.
+    pub slot: Option<tokio::sync::OwnedSemaphorePermit>,
 }
 
 /// Jobs this process holds a lease on: `Some` while running (the handle aborts the run), `None`

@@ -38,6 +38,7 @@ impl Dispatcher {
             return;
         }
         let mut error_delay = Duration::from_millis(100);
+        let mut cursor = ClaimCursor::default();
         loop {
             let first = tokio::select! {
                 () = shutdown.cancelled() => return,
@@ -54,7 +55,7 @@ impl Dispatcher {
                 }
             }
             let wanted = permits.len();
-            let claimed = match self.claim(wanted).await {
+            let claimed = match self.claim(wanted, None, &mut cursor).await {
                 Ok(jobs) => {
                     error_delay = Duration::from_millis(100);
                     jobs
@@ -78,10 +79,7 @@ impl Dispatcher {
                 }
             }
             drop(permits);
-            if got == wanted {
-                // There may be more: let a sibling claim loop (if any) start on it too.
-                self.wake.notify_one();
-            } else {
+            if got < wanted {
                 // Nothing more is due: sleep until an enqueue wakes us or the poll interval ends.
                 tokio::select! {
                     () = shutdown.cancelled() => return,
@@ -92,26 +90,168 @@ impl Dispatcher {
         }
     }
 
-    async fn claim(&self, n: usize) -> anyhow::Result<Vec<ClaimedJob>> {
+    /// Claims up to `n` jobs (recording `succeeded` on the way), starting after the cursor
+    /// when it is fresh, and moves the cursor.
+    async fn claim(
+        &self,
+        n: usize,
+        succeeded: Option<i64>,
+        cursor: &mut ClaimCursor,
+    ) -> anyhow::Result<Vec<ClaimedJob>> {
         let mut conn = self.pool.get().await?;
-        Ok(storage::claim_jobs(&mut conn, &self.queue, &self.kinds, n, self.owner, self.options.lease)
-            .await?)
+        let claim = storage::Claim {
+            queue: &self.queue,
+            kinds: &self.kinds,
+            limit: n,
+            owner: self.owner,
+            lease: self.options.lease,
+            after: cursor.hint(),
+            succeeded,
+        };
+        let mut claimed = storage::claim_jobs(&mut conn, claim).await?;
+        if claim.after.is_none() || claimed.len() < n {
+            if claim.after.is_some() {
+                let rest = storage::Claim { limit: n - claimed.len(), after: None, succeeded: None, ..claim };
+                claimed.extend(storage::claim_jobs(&mut conn, rest).await?);
+            }
+            cursor.last_full_scan = Some(Instant::now());
+        }
+        cursor.after = claimed.iter().map(ClaimedJob::claim_key).max();
+        Ok(claimed)
     }
 
     fn spawn_job(&self, job: ClaimedJob, permit: OwnedSemaphorePermit) {
+        let executor = self.executor();
+        let finished = self.finished.clone();
+        tokio::spawn(async move {
+            if let Some(mut outcome) = executor.execute(job).await {
+                outcome.slot = Some(permit);
+                finished.send(outcome).await;
+            }
+        });
+    }
+
+    fn executor(&self) -> Executor {
+        Executor {
+            registry: self.registry.clone(),
+            held: self.held.clone(),
+            metrics: self.metrics.clone(),
+            queue: self.queue.clone(),
+            owner: self.owner,
+            default_timeout: self.options.default_timeout,
+        }
+    }
+
+    /// Unbatched mode: a classic worker loop that runs one job at a time and records each
+    /// success in the same statement that claims the next job (one round trip per job).
+    pub async fn run_serial(self, shutdown: CancellationToken) {
+        if self.kinds.is_empty() {
+            return;
+        }
+        let executor = self.executor();
+        // A success not yet recorded: written together with the next claim.
+        let mut unrecorded: Option<i64> = None;
+        let mut error_delay = Duration::from_millis(100);
+        let mut cursor = ClaimCursor::default();
+        loop {
+            if shutdown.is_cancelled() {
+                break;
+            }
+            let Ok(permit) = self.semaphore.clone().acquire_owned().await else { break };
+            let claimed = match self.claim(1, unrecorded, &mut cursor).await {
+                Ok(claimed) => {
+                    error_delay = Duration::from_millis(100);
+                    self.forget(unrecorded.take());
+                    claimed.into_iter().next()
+                }
+                Err(error) => {
+                    tracing::warn!(queue = %self.queue, %error, retry_in = ?error_delay, "claiming jobs failed");
+                    tokio::select! {
+                        () = shutdown.cancelled() => break,
+                        () = tokio::time::sleep(error_delay) => {}
+                    }
+                    error_delay = (error_delay * 2).min(Duration::from_secs(5));
+                    continue;
+                }
+            };
+            let Some(job) = claimed else {
+                drop(permit);
+                tokio::select! {
+                    () = shutdown.cancelled() => break,
+                    () = self.wake.notified() => {}
+                    () = tokio::time::sleep(self.options.poll_interval) => {}
+                }
+                continue;
+            };
+            self.wake.notify_one();
+            match executor.clone().execute(job).await {
+                Some(Finished { id, outcome: Outcome::Succeeded, .. }) => unrecorded = Some(id),
+                Some(failed) => self.finished.send(failed).await,
+                None => {}
+            }
+            drop(permit);
+        }
+        if let Some(id) = unrecorded {
+            self.finished.send(Finished { id, outcome: Outcome::Succeeded, slot: None }).await;
+        }
+    }
+
+    fn forget(&self, id: Option<i64>) {
+        if let (Some(id), Ok(mut held)) = (id, self.held.lock()) {
+            held.remove(&id);
+        }
+    }
+}
+
+/// Where the last claim ended. Claims start after it, skipping the index entries of rows
+/// already claimed: those stay in the index, dead, until vacuum, and walking them from the
+/// head on every claim is what makes a naive queue slow down as it drains a long backlog.
+/// Jobs that sort before the cursor (a higher priority enqueued later, a claim another
+/// process rolled back) are found by a scan from the head, done whenever a hinted claim comes
+/// back short and at least every [`FULL_SCAN_EVERY`].
+#[derive(Debug, Default)]
+struct ClaimCursor {
+    after: Option<storage::ClaimKey>,
+    last_full_scan: Option<Instant>,
+}
+
+const FULL_SCAN_EVERY: Duration = Duration::from_secs(1);
+
+impl ClaimCursor {
+    fn hint(&self) -> Option<storage::ClaimKey> {
+        match self.last_full_scan {
+            Some(at) if at.elapsed() < FULL_SCAN_EVERY => self.after,
+            _ => None,
+        }
+    }
+}
+
+/// Runs claimed jobs: the kind's handler in its own task (a panic stays in it), under the
+/// kind's timeout, tracked in `held` so the heartbeat renews its lease and can stop it.
+#[derive(Clone)]
+struct Executor {
+    registry: Arc<Registry>,
+    held: Held,
+    metrics: Arc<Metrics>,
+    queue: String,
+    owner: Uuid,
+    default_timeout: Duration,
+}
+
+impl Executor {
+    /// The job's outcome, or `None` when it was aborted (cancelled, lease lost, shutdown): then
+    /// whoever aborted it owns the row.
+    async fn execute(self, job: ClaimedJob) -> Option<Finished> {
         let Some(registered) = self.registry.get(&job.kind).cloned() else {
             // Claims filter on registered kinds, so this cannot happen; fail loudly if it does.
-            let finished = self.finished.clone();
-            tokio::spawn(async move {
-                let _permit = permit;
-                let error = format!("unknown job kind {}", job.kind);
-                finished
-                    .send(Finished { id: job.id, outcome: Outcome::Failed { error, permanent: true } })
-                    .await;
+            let error = format!("unknown job kind {}", job.kind);
+            return Some(Finished {
+                id: job.id,
+                outcome: Outcome::Failed { error, permanent: true },
+                slot: None,
             });
-            return;
         };
-        let timeout = registered.timeout.unwrap_or(self.options.default_timeout);
+        let timeout = registered.timeout.unwrap_or(self.default_timeout);
         let ctx = JobContext {
             id: JobId(job.id),
             kind: job.kind.clone(),
@@ -124,53 +264,41 @@ impl Dispatcher {
         if let Ok(mut held) = self.held.lock() {
             held.insert(job.id, Some(run.abort_handle()));
         }
-        let held = self.held.clone();
-        let finished = self.finished.clone();
-        let metrics = self.metrics.clone();
-        let queue = self.queue.clone();
-        tokio::spawn(async move {
-            let _permit = permit;
-            let outcome = match run.await {
-                Ok(Ok(Ok(()))) => Outcome::Succeeded,
-                Ok(Ok(Err(JobError::Retryable(e)))) => {
-                    Outcome::Failed { error: format!("{e:#}"), permanent: false }
-                }
-                Ok(Ok(Err(JobError::Permanent(e)))) => {
-                    Outcome::Failed { error: format!("{e:#}"), permanent: true }
-                }
-                Ok(Err(_elapsed)) => {
-                    Outcome::Failed { error: format!("timed out after {timeout:?}"), permanent: false }
-                }
-                Err(e) if e.is_panic() => Outcome::Failed {
-                    error: format!("panicked: {}", panic_message(&*e.into_panic())),
-                    permanent: false,
-                },
-                // Aborted by us: cancelled, lease lost, or shutdown. Whoever aborted owns the row.
-                Err(_) => return,
-            };
-            let seconds = started.elapsed().as_secs_f64();
-            match &outcome {
-                Outcome::Succeeded => metrics.job_finished(&queue, &job.kind, JobOutcome::Succeeded, seconds),
-                Outcome::Failed { error, .. } => {
-                    tracing::warn!(job_id = job.id, kind = %job.kind, attempt = job.attempts, error = %error, "job failed");
-                    metrics.job_finished(&queue, &job.kind, JobOutcome::Failed, seconds);
-                }
+        let outcome = match run.await {
+            Ok(Ok(Ok(()))) => Outcome::Succeeded,
+            Ok(Ok(Err(JobError::Retryable(e)))) => {
+                Outcome::Failed { error: format!("{e:#}"), permanent: false }
             }
-            // Still held (lease renewed) until the completer has written the outcome.
-            let still_ours = match held.lock() {
-                Ok(mut held) => match held.get_mut(&job.id) {
-                    Some(slot) => {
-                        *slot = None;
-                        true
-                    }
-                    None => false,
-                },
-                Err(_) => false,
-            };
-            if still_ours {
-                finished.send(Finished { id: job.id, outcome }).await;
+            Ok(Ok(Err(JobError::Permanent(e)))) => {
+                Outcome::Failed { error: format!("{e:#}"), permanent: true }
             }
-        });
+            Ok(Err(_elapsed)) => {
+                Outcome::Failed { error: format!("timed out after {timeout:?}"), permanent: false }
+            }
+            Err(e) if e.is_panic() => Outcome::Failed {
+                error: format!("panicked: {}", panic_message(&*e.into_panic())),
+                permanent: false,
+            },
+            Err(_) => return None,
+        };
+        let seconds = started.elapsed().as_secs_f64();
+        match &outcome {
+            Outcome::Succeeded => {
+                self.metrics.job_finished(&self.queue, &job.kind, JobOutcome::Succeeded, seconds);
+            }
+            Outcome::Failed { error, .. } => {
+                tracing::warn!(job_id = job.id, kind = %job.kind, attempt = job.attempts, error = %error, "job failed");
+                self.metrics.job_finished(&self.queue, &job.kind, JobOutcome::Failed, seconds);
+            }
+        }
+        // Still held (lease renewed) until the outcome is written; gone if the lease was lost.
+        let still_ours = self
+            .held
+            .lock()
+            .ok()
+            .and_then(|mut held| held.get_mut(&job.id).map(|slot| *slot = None))
+            .is_some();
+        still_ours.then_some(Finished { id: job.id, outcome, slot: None })
     }
 }
 

@@ -71,6 +71,18 @@ pub struct ClaimedJob {
     pub attempts: i32,
     #[diesel(sql_type = Integer)]
     pub max_attempts: i32,
+    #[diesel(sql_type = SmallInt)]
+    pub priority: i16,
+    #[diesel(sql_type = Timestamptz)]
+    pub run_at: DateTime<Utc>,
+}
+
+impl ClaimedJob {
+    /// Its position in claim order.
+    #[must_use]
+    pub fn claim_key(&self) -> super::storage::ClaimKey {
+        (self.priority, self.run_at, self.id)
+    }
 }
 
 /// A whole row, as operators see it in `jobs list`.

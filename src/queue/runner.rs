@@ -39,9 +39,21 @@ pub struct WorkerOptions {
     pub shutdown_grace: Duration,
     /// Wake on LISTEN/NOTIFY (off behind a transaction-mode connection pooler: poll only).
     pub listen: bool,
+    /// Wait for the WAL flush on the queue's own writes (claims, outcomes, leases). Off, a
+    /// database crash can lose the last fraction of a second of them: those jobs run again,
+    /// which at-least-once delivery allows. Enqueues and the jobs' own writes are always durable.
+    pub durable_bookkeeping: bool,
+    /// Seconds to wait for a database connection.
+    pub connect_timeout: Duration,
 }
 
 impl WorkerOptions {
+    /// One job per claim and per completion: each slot is its own claim-run-complete loop.
+    #[must_use]
+    pub fn is_unbatched(&self) -> bool {
+        self.claim_batch_size == 1 && self.complete_batch_size == 1
+    }
+
     #[must_use]
     pub fn from_settings(s: &QueueSettings) -> Self {
         Self {
@@ -59,6 +71,8 @@ impl WorkerOptions {
             default_timeout: Duration::from_secs(s.default_timeout_secs),
             shutdown_grace: s.shutdown_grace(),
             listen: true,
+            durable_bookkeeping: s.synchronous_commit,
+            connect_timeout: Duration::from_secs(5),
         }
     }
 }
@@ -71,7 +85,6 @@ pub struct WorkerReport {
 
 pub struct Worker {
     pub id: Uuid,
-    pub pool: DbPool,
     pub database_url: SecretString,
     pub registry: Arc<Registry>,
     pub options: WorkerOptions,
@@ -84,7 +97,8 @@ impl Worker {
     /// # Errors
     /// Only if start-up is impossible; database errors while running are retried.
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<WorkerReport> {
-        let Self { id, pool, database_url, registry, options, metrics } = self;
+        let Self { id, database_url, registry, options, metrics } = self;
+        let pool = bookkeeping_pool(&database_url, &options)?;
         let background = CancellationToken::new();
         let held: Held = Arc::default();
         let wakers = Wakers::new(options.queues.iter().map(|(q, _)| q.clone()));
@@ -137,11 +151,12 @@ impl Worker {
                 wake: wakers.get(queue).unwrap_or_default(),
                 metrics: metrics.clone(),
             };
-            // Claiming one job at a time is a round trip per job: run several claim loops so
-            // the slots still fill in parallel. Batched claims need only one.
-            let claim_loops = (concurrency / options.claim_batch_size.max(1)).clamp(1, 16);
-            for _ in 0..claim_loops {
-                dispatchers.spawn(dispatcher.clone().run(shutdown.clone()));
+            if options.is_unbatched() {
+                for _ in 0..*concurrency {
+                    dispatchers.spawn(dispatcher.clone().run_serial(shutdown.clone()));
+                }
+            } else {
+                dispatchers.spawn(dispatcher.run(shutdown.clone()));
             }
         }
         drop(sink);
@@ -168,6 +183,21 @@ impl Worker {
         tracing::info!(worker_id = %id, released = report.released_at_shutdown, "worker stopped");
         Ok(report)
     }
+}
+
+/// The worker's own pool for queue bookkeeping, sized for its claim loops, inline completions,
+/// heartbeat and rescuer.
+fn bookkeeping_pool(url: &SecretString, options: &WorkerOptions) -> anyhow::Result<DbPool> {
+    let url = if options.durable_bookkeeping {
+        url.clone()
+    } else {
+        crate::db::with_session_options(url, "-c synchronous_commit=off")
+    };
+    let slots: usize = options.queues.iter().map(|(_, n)| n).sum();
+    // Unbatched: every slot claims and completes for itself. Batched: one claim loop per
+    // queue and the completer (failures may still be written from job tasks).
+    let loops = if options.is_unbatched() { slots } else { options.queues.len() + 2 };
+    Ok(crate::db::connect_pool(&url, loops + 3, options.connect_timeout)?)
 }
 
 /// Aborts jobs still running after the grace period and hands them back to the queue.

@@ -60,6 +60,8 @@ fn options() -> WorkerOptions {
         default_timeout: Duration::from_millis(300),
         shutdown_grace: Duration::from_secs(2),
         listen: true,
+        durable_bookkeeping: false,
+        connect_timeout: Duration::from_secs(5),
     }
 }
 
@@ -80,7 +82,6 @@ fn start(db: &TestDb, log: &Log, options: WorkerOptions) -> Running {
     registry.register::<Flaky>(log.clone());
     let worker = Worker {
         id: uuid::Uuid::new_v4(),
-        pool: db.pool.clone(),
         database_url: db.url.clone(),
         registry: Arc::new(registry),
         options,
