@@ -30,6 +30,7 @@ pub struct AppState {
     pub pool: DbPool,
     pub config: Arc<Config>,
     pub metrics: Arc<Metrics>,
+    pub clients: Arc<jobs::Clients>,
 }
 
 impl AppState {
@@ -44,12 +45,13 @@ impl AppState {
             db.pool_size,
             std::time::Duration::from_secs(db.connect_timeout_secs),
         )?;
-        Ok(Self { pool, config: Arc::new(config), metrics: Arc::new(Metrics::new()) })
+        let clients = Arc::new(jobs::Clients::build(&config)?);
+        Ok(Self { pool, config: Arc::new(config), metrics: Arc::new(Metrics::new()), clients })
     }
 
     #[must_use]
     pub fn job_env(&self) -> jobs::JobEnv {
-        jobs::JobEnv { pool: self.pool.clone(), config: self.config.clone() }
+        jobs::JobEnv { pool: self.pool.clone(), config: self.config.clone(), clients: self.clients.clone() }
     }
 
     /// The registry of every job kind, with this state as their context.

@@ -53,7 +53,48 @@ pub struct Settings {
     pub server: ServerSettings,
     pub database: DatabaseSettings,
     pub queue: QueueSettings,
+    pub apify: ApifySettings,
+    pub pictures: PictureSettings,
     pub schedule: ScheduleSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApifySettings {
+    pub base_url: String,
+    pub posts_actor: String,
+    pub comments_actor: String,
+    pub profiles_actor: String,
+    pub refresh_profiles: bool,
+    pub profile_refresh_days: u32,
+    pub posts_per_comment_run: usize,
+    pub max_charge_usd_per_run: f64,
+    pub connect_timeout_secs: u64,
+    pub request_timeout_secs: u64,
+    pub run_timeout_secs: u64,
+    pub wait_secs: u64,
+    pub poll_pause_ms: u64,
+    pub max_retries: u32,
+    pub retry_base_ms: u64,
+    pub page_size: u64,
+}
+
+impl ApifySettings {
+    #[must_use]
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_secs(self.request_timeout_secs)
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PictureSettings {
+    pub concurrency: usize,
+    pub connect_timeout_secs: u64,
+    pub timeout_secs: u64,
+    pub max_bytes: usize,
+    pub max_dimension: u32,
+    pub max_attempts: i32,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -227,6 +268,14 @@ impl Config {
             ("queue.complete_batch_size", s.queue.complete_batch_size as u64),
             ("queue.retry_base_secs", s.queue.retry_base_secs),
             ("queue.default_timeout_secs", s.queue.default_timeout_secs),
+            ("apify.request_timeout_secs", s.apify.request_timeout_secs),
+            ("apify.run_timeout_secs", s.apify.run_timeout_secs),
+            ("apify.page_size", s.apify.page_size),
+            ("apify.posts_per_comment_run", s.apify.posts_per_comment_run as u64),
+            ("pictures.concurrency", s.pictures.concurrency as u64),
+            ("pictures.timeout_secs", s.pictures.timeout_secs),
+            ("pictures.max_bytes", s.pictures.max_bytes as u64),
+            ("pictures.max_dimension", u64::from(s.pictures.max_dimension)),
         ];
         for (setting, value) in positive {
             if value == 0 {
@@ -238,6 +287,12 @@ impl Config {
         }
         if s.queue.retry_max_secs < s.queue.retry_base_secs {
             return Err(invalid("queue.retry_max_secs", "must be at least queue.retry_base_secs"));
+        }
+        if reqwest::Url::parse(&s.apify.base_url).is_err() {
+            return Err(invalid("apify.base_url", "is not a URL"));
+        }
+        if s.apify.max_charge_usd_per_run.is_nan() || s.apify.max_charge_usd_per_run <= 0.0 {
+            return Err(invalid("apify.max_charge_usd_per_run", "must be greater than 0"));
         }
         if s.queue.default_max_attempts < 1 {
             return Err(invalid("queue.default_max_attempts", "must be at least 1"));

@@ -14,6 +14,8 @@
 //! bench: benchmarks that ship in the binary (`audiencelens bench ...`).
 //! ```
 
+pub mod accounts;
+pub mod analyses;
 pub mod app;
 pub mod bench;
 pub mod cli;
@@ -23,5 +25,8 @@ pub mod db;
 pub mod http;
 pub mod jobs;
 pub mod metrics;
+pub mod profiles;
 pub mod queue;
 pub mod schedule;
+pub mod scraping;
+pub mod users;

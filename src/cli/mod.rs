@@ -2,6 +2,7 @@
 //!
 //! Owns: what each subcommand does. Uses: `app` for the roles, domain modules for the rest.
 
+mod import;
 mod jobs;
 
 use std::path::PathBuf;
@@ -37,6 +38,8 @@ pub enum Command {
     },
     /// Apply pending database migrations and exit.
     Migrate,
+    /// Import Apify dataset exports (JSON, JSON lines, CSV) for a tracked account.
+    Import(import::ImportArgs),
     /// Inspect and steer background jobs.
     Jobs {
         #[command(subcommand)]
@@ -65,6 +68,7 @@ pub async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Import(args) => import::run(args, config).await,
         Command::Jobs { command } => jobs::run(command, config).await,
         Command::Bench { command } => bench::run(command, config).await,
     }

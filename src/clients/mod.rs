@@ -3,6 +3,9 @@
 //!
 //! Owns: outbound HTTP. Uses: `config`.
 
+pub mod apify;
+pub mod pictures;
+
 use std::sync::Once;
 
 /// A reqwest builder with rustls on the `ring` provider (pure Rust, quick to build), installed

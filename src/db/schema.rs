@@ -31,6 +31,24 @@ diesel::table! {
 }
 
 diesel::table! {
+    apify_runs (id) {
+        id -> Int8,
+        analysis_id -> Int8,
+        purpose -> Text,
+        actor -> Text,
+        input -> Jsonb,
+        run_id -> Nullable<Text>,
+        dataset_id -> Nullable<Text>,
+        status -> Text,
+        items_stored -> Int4,
+        usage_usd -> Nullable<Float8>,
+        error -> Nullable<Text>,
+        created_at -> Timestamptz,
+        finished_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
     classifications (id) {
         id -> Int8,
         content_sha256 -> Bytea,
@@ -136,6 +154,8 @@ diesel::table! {
         likes_count -> Nullable<Int4>,
         first_seen_at -> Timestamptz,
         last_seen_at -> Timestamptz,
+        comments_scraped_count -> Nullable<Int4>,
+        comments_scraped_at -> Nullable<Timestamptz>,
     }
 }
 
@@ -154,6 +174,7 @@ diesel::table! {
         height -> Nullable<Int4>,
         fetched_at -> Nullable<Timestamptz>,
         created_at -> Timestamptz,
+        source_path -> Text,
     }
 }
 
@@ -204,6 +225,7 @@ diesel::table! {
 
 diesel::joinable!(analyses -> tracked_accounts (tracked_account_id));
 diesel::joinable!(api_keys -> users (user_id));
+diesel::joinable!(apify_runs -> analyses (analysis_id));
 diesel::joinable!(comments -> ig_profiles (ig_profile_id));
 diesel::joinable!(comments -> posts (post_id));
 diesel::joinable!(profile_pictures -> ig_profiles (ig_profile_id));
@@ -214,6 +236,7 @@ diesel::joinable!(tracked_accounts -> users (user_id));
 diesel::allow_tables_to_appear_in_same_query!(
     analyses,
     api_keys,
+    apify_runs,
     classifications,
     comments,
     cron_ticks,

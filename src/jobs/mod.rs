@@ -3,26 +3,65 @@
 //!
 //! Owns: job payloads and their `run`. Uses: `queue`, `db`, domain modules.
 
+pub mod fetch_pictures;
+pub mod pipeline;
 pub mod probe;
 pub mod prune;
+pub mod scrape;
 
 use std::sync::Arc;
 
+use crate::clients::apify::{ApifyClient, ApifyError};
+use crate::clients::pictures::PictureClient;
 use crate::config::Config;
 use crate::db::DbPool;
 use crate::queue::{Job, NewJob, Registry};
 use crate::schedule::Schedule;
 
-/// What jobs need to run.
+/// What jobs need to run: built once per process.
 #[derive(Clone)]
 pub struct JobEnv {
     pub pool: DbPool,
     pub config: Arc<Config>,
+    pub clients: Arc<Clients>,
+}
+
+/// Outbound clients. Apify is absent without a token: scrape jobs then fail with a message
+/// saying how to set one.
+#[derive(Debug)]
+pub struct Clients {
+    pub apify: Option<ApifyClient>,
+    pub pictures: PictureClient,
+}
+
+impl Clients {
+    /// # Errors
+    /// When an HTTP client cannot be built.
+    pub fn build(config: &Config) -> anyhow::Result<Self> {
+        let apify = match ApifyClient::new(&config.settings.apify, config.secrets.apify_token.as_ref()) {
+            Ok(client) => Some(client),
+            Err(ApifyError::MissingToken) => None,
+            Err(e) => return Err(e.into()),
+        };
+        Ok(Self { apify, pictures: PictureClient::new(&config.settings.pictures)? })
+    }
+
+    /// # Errors
+    /// [`ApifyError::MissingToken`] when no token is configured.
+    pub fn apify(&self) -> Result<&ApifyClient, ApifyError> {
+        self.apify.as_ref().ok_or(ApifyError::MissingToken)
+    }
 }
 
 /// Registers every job kind with `registry`.
 pub fn register_all(registry: &mut Registry, env: &JobEnv) {
-    registry.register::<probe::QueueProbe>(env.clone()).register::<prune::PruneJobs>(env.clone());
+    registry
+        .register::<probe::QueueProbe>(env.clone())
+        .register::<prune::PruneJobs>(env.clone())
+        .register::<scrape::ScrapePosts>(env.clone())
+        .register::<scrape::ScrapeComments>(env.clone())
+        .register::<scrape::ScrapeProfiles>(env.clone())
+        .register::<fetch_pictures::FetchPictures>(env.clone());
 }
 
 /// The cron entries, from `[schedule]` in the configuration.

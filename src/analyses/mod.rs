@@ -1,0 +1,132 @@
+//! Analyses: one run of the pipeline over one tracked account, its stage, its progress counts
+//! and, at the end, its result snapshot.
+//!
+//! Owns: `analyses`. Uses: `db`.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Text};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use serde::Serialize;
+
+use crate::db::schema::analyses;
+
+#[derive(Debug, Clone, Queryable, QueryableByName, Selectable, Serialize)]
+#[diesel(table_name = analyses)]
+pub struct Analysis {
+    pub id: i64,
+    pub tracked_account_id: i64,
+    pub status: String,
+    pub stage: String,
+    pub classifier: String,
+    pub progress: serde_json::Value,
+    pub error: Option<String>,
+    pub snapshot: Option<serde_json::Value>,
+    pub cost_micro_usd: i64,
+    pub created_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+/// Pipeline stages, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    Scrape,
+    FetchPictures,
+    Classify,
+    Aggregate,
+    Done,
+}
+
+impl Stage {
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Scrape => "scrape",
+            Self::FetchPictures => "fetch_pictures",
+            Self::Classify => "classify",
+            Self::Aggregate => "aggregate",
+            Self::Done => "done",
+        }
+    }
+}
+
+pub async fn create_analysis(
+    conn: &mut AsyncPgConnection,
+    account_id: i64,
+    classifier: &str,
+) -> QueryResult<Analysis> {
+    diesel::insert_into(analyses::table)
+        .values((analyses::tracked_account_id.eq(account_id), analyses::classifier.eq(classifier)))
+        .returning(Analysis::as_returning())
+        .get_result(conn)
+        .await
+}
+
+pub async fn get_analysis(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<Analysis> {
+    analyses::table.find(id).select(Analysis::as_select()).first(conn).await
+}
+
+/// Marks the analysis as being in `stage` (and running, with its start time set once).
+pub async fn enter_stage(conn: &mut AsyncPgConnection, id: i64, stage: Stage) -> QueryResult<()> {
+    diesel::sql_query(
+        "UPDATE analyses SET stage = $2, status = 'running', started_at = coalesce(started_at, now()), error = NULL
+         WHERE id = $1 AND status IN ('queued', 'running')",
+    )
+    .bind::<BigInt, _>(id)
+    .bind::<Text, _>(stage.as_str())
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Sets progress counters (merged into the existing ones).
+pub async fn set_progress(
+    conn: &mut AsyncPgConnection,
+    id: i64,
+    counts: &serde_json::Value,
+) -> QueryResult<()> {
+    diesel::sql_query("UPDATE analyses SET progress = progress || $2 WHERE id = $1")
+        .bind::<BigInt, _>(id)
+        .bind::<diesel::sql_types::Jsonb, _>(counts)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Adds to numeric progress counters.
+pub async fn add_progress(conn: &mut AsyncPgConnection, id: i64, deltas: &[(&str, i64)]) -> QueryResult<()> {
+    for (key, delta) in deltas {
+        diesel::sql_query(
+            "UPDATE analyses SET progress = jsonb_set(progress, ARRAY[$2],
+                 to_jsonb(coalesce((progress ->> $2)::bigint, 0) + $3)) WHERE id = $1",
+        )
+        .bind::<BigInt, _>(id)
+        .bind::<Text, _>(*key)
+        .bind::<BigInt, _>(*delta)
+        .execute(conn)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Adds to the analysis's cost.
+pub async fn add_cost(conn: &mut AsyncPgConnection, id: i64, micro_usd: i64) -> QueryResult<()> {
+    diesel::sql_query("UPDATE analyses SET cost_micro_usd = cost_micro_usd + $2 WHERE id = $1")
+        .bind::<BigInt, _>(id)
+        .bind::<BigInt, _>(micro_usd)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Marks the analysis failed with the reason (a retry of its stage can resume it).
+pub async fn fail_analysis(conn: &mut AsyncPgConnection, id: i64, error: &str) -> QueryResult<()> {
+    diesel::sql_query("UPDATE analyses SET status = 'failed', error = $2, finished_at = now() WHERE id = $1 AND status <> 'cancelled'")
+        .bind::<BigInt, _>(id)
+        .bind::<Text, _>(error)
+        .execute(conn)
+        .await?;
+    Ok(())
+}

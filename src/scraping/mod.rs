@@ -1,0 +1,15 @@
+//! Instagram data in: Apify dataset items (from the scrapers or from export files) parsed into
+//! posts, comments and commenter profiles, and stored idempotently.
+//!
+//! Owns: `posts`, `comments`, `ig_profiles`, `tracked_account_posts`, `apify_runs`.
+//! Uses: `db`, `accounts`, `profiles`, `clients::apify`.
+
+pub mod export;
+mod fields;
+pub mod import;
+pub mod items;
+pub mod plan;
+pub mod runs;
+pub mod store;
+
+pub use fields::{post_id_from_url, shortcode_to_id};

@@ -1,0 +1,206 @@
+//! One actor run for one purpose of an analysis, resumable: the run id is recorded as soon as
+//! Apify answers, so a retried job waits for the same run instead of paying for a second one.
+//! The dataset is read whole and stored in one transaction, together with the run's
+//! bookkeeping: a malformed page or a failed run leaves nothing half-written.
+
+use diesel::QueryableByName;
+use diesel::sql_types::{BigInt, Double, Integer, Jsonb, Nullable, Text};
+use diesel_async::{AsyncConnection, RunQueryDsl};
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+
+use super::items::{self, Records};
+use super::store::{self, StoreStats};
+use crate::clients::apify::{ApifyClient, ApifyError, RunRequest};
+use crate::db::DbPool;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ScrapeError {
+    #[error(transparent)]
+    Apify(#[from] ApifyError),
+    #[error("database: {0}")]
+    Database(#[from] diesel::result::Error),
+    #[error("database pool: {0}")]
+    Pool(#[from] diesel_async::pooled_connection::deadpool::PoolError),
+}
+
+impl ScrapeError {
+    #[must_use]
+    pub fn is_permanent(&self) -> bool {
+        matches!(self, Self::Apify(e) if e.is_permanent())
+    }
+}
+
+/// What to run, for which analysis.
+#[derive(Debug, Clone)]
+pub struct RunPlan<'a> {
+    pub analysis_id: i64,
+    /// Unique within the analysis, e.g. `posts` or `comments:2`.
+    pub purpose: &'a str,
+    pub actor: &'a str,
+    pub input: Value,
+    pub max_items: u64,
+    pub max_charge_usd: f64,
+    /// Posts found are attributed to this account.
+    pub account_id: Option<i64>,
+}
+
+/// What a finished run brought.
+#[derive(Debug, Clone, Default)]
+pub struct RunOutcome {
+    pub stats: StoreStats,
+    pub items: usize,
+    pub rejected: usize,
+    pub usage_usd: f64,
+    /// The run had already been stored by an earlier attempt.
+    pub already_stored: bool,
+    pub records: Records,
+}
+
+#[derive(QueryableByName)]
+struct RunRow {
+    #[diesel(sql_type = Nullable<Text>)]
+    run_id: Option<String>,
+    #[diesel(sql_type = Text)]
+    status: String,
+}
+
+/// Runs `plan` (or resumes its run) and stores its items.
+///
+/// # Errors
+/// Apify and database errors; see [`ScrapeError::is_permanent`].
+pub async fn run_and_store(
+    pool: &DbPool,
+    apify: &ApifyClient,
+    plan: &RunPlan<'_>,
+    cancel: &CancellationToken,
+) -> Result<RunOutcome, ScrapeError> {
+    let mut conn = pool.get().await?;
+    let existing: RunRow = diesel::sql_query(
+        "INSERT INTO apify_runs (analysis_id, purpose, actor, input) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (analysis_id, purpose) DO UPDATE SET actor = apify_runs.actor
+         RETURNING run_id, status",
+    )
+    .bind::<BigInt, _>(plan.analysis_id)
+    .bind::<Text, _>(plan.purpose)
+    .bind::<Text, _>(plan.actor)
+    .bind::<Jsonb, _>(&plan.input)
+    .get_result(&mut conn)
+    .await?;
+    drop(conn);
+    let RunRow { run_id, status } = existing;
+    if status == "stored" {
+        return Ok(RunOutcome { already_stored: true, ..RunOutcome::default() });
+    }
+    let run_id = match run_id.filter(|_| status != "failed") {
+        Some(id) => {
+            tracing::info!(analysis_id = plan.analysis_id, purpose = plan.purpose, run_id = %id, "resuming Apify run");
+            id
+        }
+        None => start(pool, apify, plan).await?,
+    };
+    let run = match apify.wait_for_run(&run_id, cancel).await {
+        Ok(run) => run,
+        Err(error) => {
+            // Only a run that ended badly is replaced by a new one on retry; after a network
+            // or server error the retry waits for the same run.
+            if matches!(
+                error,
+                ApifyError::RunFailed { .. } | ApifyError::TimedOut { .. } | ApifyError::Cancelled(_)
+            ) {
+                record_status(pool, plan, "failed", Some(&error.to_string())).await?;
+            }
+            return Err(error.into());
+        }
+    };
+    let mut all = Vec::new();
+    let mut offset = 0;
+    loop {
+        let page = apify.dataset_page(&run.default_dataset_id, offset, apify.page_size()).await?;
+        let n = page.count.max(page.items.len() as u64);
+        all.extend(page.items);
+        offset += n;
+        if n == 0 || offset >= page.total {
+            break;
+        }
+    }
+    let mut records = Records::default();
+    let mut rejected = 0;
+    for item in &all {
+        match items::parse_item(item) {
+            Ok(r) => records.extend(r),
+            Err(_) => rejected += 1,
+        }
+    }
+    let usage = run.usage_total_usd.unwrap_or(0.0);
+    let mut conn = pool.get().await?;
+    let (analysis_id, purpose, account_id) = (plan.analysis_id, plan.purpose.to_owned(), plan.account_id);
+    let items = all.len();
+    let stats = conn
+        .transaction::<_, diesel::result::Error, _>(async |conn| {
+            let stats = store::store_records(conn, account_id, &records).await?;
+            diesel::sql_query(
+                "UPDATE apify_runs SET status = 'stored', items_stored = $3, usage_usd = $4, error = NULL,
+                        finished_at = now()
+                 WHERE analysis_id = $1 AND purpose = $2",
+            )
+            .bind::<BigInt, _>(analysis_id)
+            .bind::<Text, _>(&purpose)
+            .bind::<Integer, _>(i32::try_from(items).unwrap_or(i32::MAX))
+            .bind::<Double, _>(usage)
+            .execute(conn)
+            .await?;
+            crate::analyses::add_cost(conn, analysis_id, (usage * 1e6).round() as i64).await?;
+            Ok(stats)
+        })
+        .await?;
+    Ok(RunOutcome { stats, items, rejected, usage_usd: usage, already_stored: false, records })
+}
+
+async fn start(pool: &DbPool, apify: &ApifyClient, plan: &RunPlan<'_>) -> Result<String, ScrapeError> {
+    let request = RunRequest {
+        actor: plan.actor,
+        input: &plan.input,
+        max_items: Some(plan.max_items),
+        max_total_charge_usd: Some(plan.max_charge_usd),
+    };
+    let run = match apify.start_run(&request).await {
+        Ok(run) => run,
+        Err(error) => {
+            record_status(pool, plan, "failed", Some(&error.to_string())).await?;
+            return Err(error.into());
+        }
+    };
+    let mut conn = pool.get().await?;
+    diesel::sql_query(
+        "UPDATE apify_runs SET run_id = $3, dataset_id = $4, status = 'running', error = NULL
+         WHERE analysis_id = $1 AND purpose = $2",
+    )
+    .bind::<BigInt, _>(plan.analysis_id)
+    .bind::<Text, _>(plan.purpose)
+    .bind::<Text, _>(&run.id)
+    .bind::<Text, _>(&run.default_dataset_id)
+    .execute(&mut conn)
+    .await?;
+    tracing::info!(analysis_id = plan.analysis_id, purpose = plan.purpose, run_id = %run.id, actor = plan.actor, "started Apify run");
+    Ok(run.id)
+}
+
+async fn record_status(
+    pool: &DbPool,
+    plan: &RunPlan<'_>,
+    status: &str,
+    error: Option<&str>,
+) -> Result<(), ScrapeError> {
+    let mut conn = pool.get().await?;
+    diesel::sql_query(
+        "UPDATE apify_runs SET status = $3, error = $4 WHERE analysis_id = $1 AND purpose = $2",
+    )
+    .bind::<BigInt, _>(plan.analysis_id)
+    .bind::<Text, _>(plan.purpose)
+    .bind::<Text, _>(status)
+    .bind::<Nullable<Text>, _>(error)
+    .execute(&mut conn)
+    .await?;
+    Ok(())
+}
