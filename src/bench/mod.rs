@@ -1,6 +1,7 @@
 //! Benchmarks that ship in the binary, so anyone can measure on their own machine:
-//! `audiencelens bench queue`. Each creates and drops its own scratch database.
+//! `audiencelens bench queue|import`. Each creates and drops its own scratch database.
 
+mod import;
 mod queue;
 
 use clap::Subcommand;
@@ -11,6 +12,8 @@ use crate::config::Config;
 pub enum BenchCommand {
     /// Queue throughput and pickup latency with no-op jobs, unbatched and batched, side by side.
     Queue(queue::QueueBenchArgs),
+    /// Import speed: a generated export of N comments through `import`'s code path.
+    Import(import::ImportBenchArgs),
 }
 
 /// Runs a benchmark.
@@ -20,5 +23,6 @@ pub enum BenchCommand {
 pub async fn run(command: BenchCommand, config: Config) -> anyhow::Result<()> {
     match command {
         BenchCommand::Queue(args) => queue::run(args, config).await,
+        BenchCommand::Import(args) => import::run(args, config).await,
     }
 }

@@ -211,3 +211,43 @@ pub async fn run_cli(db: &TestDb, args: &[&str], vars: &[(&str, &str)]) -> (i32,
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }
+
+/// Runs the real job kinds in-process until no job is queued or running (failed jobs stay
+/// failed), like a worker that stops when the queue is empty.
+pub async fn drain_jobs(state: &audiencelens::app::AppState, timeout: Duration) {
+    use audiencelens::queue::{Worker, WorkerOptions};
+    let mut options = WorkerOptions::from_settings(&state.config.settings.queue);
+    options.poll_interval = Duration::from_millis(20);
+    let stop = tokio_util::sync::CancellationToken::new();
+    let worker = Worker {
+        id: uuid::Uuid::new_v4(),
+        database_url: state.config.database_url(),
+        registry: std::sync::Arc::new(state.registry()),
+        options,
+        metrics: state.metrics.clone(),
+    };
+    let handle = tokio::spawn(worker.run(stop.clone()));
+    let started = Instant::now();
+    let mut idle = 0;
+    loop {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let mut conn = state.pool.get().await.expect("conn");
+        #[derive(QueryableByName)]
+        struct N {
+            #[diesel(sql_type = BigInt)]
+            n: i64,
+        }
+        let busy: N =
+            diesel::sql_query("SELECT count(*) AS n FROM jobs WHERE status IN ('queued', 'running')")
+                .get_result(&mut conn)
+                .await
+                .expect("count");
+        idle = if busy.n == 0 { idle + 1 } else { 0 };
+        if idle >= 3 {
+            break;
+        }
+        assert!(started.elapsed() < timeout, "jobs still pending after {timeout:?}");
+    }
+    stop.cancel();
+    handle.await.expect("join").expect("worker");
+}

@@ -3,8 +3,15 @@
 
 // Helpers panic on purpose: a broken fixture should fail the test loudly.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
+// Test helpers favour plain signatures and local row types over these pedantic rules.
+#![allow(clippy::needless_pass_by_value, clippy::items_after_statements, clippy::type_complexity)]
 
+mod apify;
 mod helpers;
 mod http;
+mod ingest;
+mod pictures;
 mod processes;
 mod queue;
+mod scrape;
+mod stubs;

@@ -1,0 +1,231 @@
+//! `audiencelens import`: the project's fixtures, hostile files, and (when present) the real
+//! exports in ../shared/data/apify.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use crate::helpers::{TestDb, run_cli};
+
+fn fixture(name: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/apify").join(name).display().to_string()
+}
+
+/// Imports `files` with `--json`; returns the exit code, the per-file reports and stderr.
+async fn import(db: &TestDb, files: &[&str], extra: &[&str]) -> (i32, Vec<Value>, String) {
+    import_for(db, "lumen.atelier", files, extra).await
+}
+
+async fn import_for(db: &TestDb, account: &str, files: &[&str], extra: &[&str]) -> (i32, Vec<Value>, String) {
+    let mut args = vec!["import", "--account", account, "--json"];
+    args.extend_from_slice(extra);
+    args.extend_from_slice(files);
+    let (code, out, err) = run_cli(db, &args, &[]).await;
+    let reports = out.lines().map(|l| serde_json::from_str(l).expect("json line")).collect();
+    (code, reports, err)
+}
+
+#[tokio::test]
+async fn the_project_fixtures_import_and_a_second_import_changes_nothing() {
+    let db = TestDb::new().await;
+    let files = [fixture("posts.json"), fixture("comments.jsonl"), fixture("reels.csv")];
+    let files: Vec<&str> = files.iter().map(String::as_str).collect();
+    let (code, reports, err) = import(&db, &files, &[]).await;
+    assert_eq!(code, 0, "{err}");
+    let n = |r: &Value, k: &str| r[k].as_u64().unwrap_or(u64::MAX);
+    assert_eq!(
+        (n(&reports[0], "posts_new"), n(&reports[0], "comments_new"), n(&reports[0], "commenters_new")),
+        (3, 9, 3)
+    );
+    assert_eq!(
+        (
+            n(&reports[1], "comments_new"),
+            n(&reports[1], "commenters_new"),
+            n(&reports[1], "commenters_seen_before")
+        ),
+        (4, 3, 1)
+    );
+    assert_eq!((n(&reports[2], "posts_new"), n(&reports[2], "comments_new")), (1, 2));
+    assert_eq!(reports[2]["format"], "csv");
+    assert_eq!(
+        db.count("SELECT count(*) AS n FROM comments WHERE parent_comment_id IS NOT NULL").await,
+        3,
+        "replies linked"
+    );
+    assert_eq!(db.count("SELECT count(*) AS n FROM comments WHERE body LIKE '%\nsecond line'").await, 1);
+    assert_eq!(
+        db.count("SELECT count(*) AS n FROM profile_pictures WHERE fetch_status = 'default_avatar'").await,
+        1
+    );
+    assert_eq!(
+        db.count("SELECT count(*) AS n FROM profile_pictures WHERE url_expires_at = '2026-09-16T22:23:55Z'")
+            .await,
+        db.count("SELECT count(*) AS n FROM profile_pictures WHERE fetch_status = 'pending'").await,
+        "expiry parsed from oe"
+    );
+    assert_eq!(db.count("SELECT count(*) AS n FROM tracked_account_posts").await, 4);
+
+    let before = counts(&db).await;
+    let (code, reports, _) = import(&db, &files, &[]).await;
+    assert_eq!(code, 0);
+    assert!(
+        reports
+            .iter()
+            .all(|r| n(r, "posts_new") == 0 && n(r, "comments_new") == 0 && n(r, "commenters_new") == 0)
+    );
+    assert_eq!(n(&reports[1], "comments_seen_before"), 4);
+    assert_eq!(before, counts(&db).await);
+}
+
+async fn counts(db: &TestDb) -> Vec<i64> {
+    let mut v = Vec::new();
+    for t in ["posts", "comments", "ig_profiles", "profile_pictures", "tracked_account_posts"] {
+        v.push(db.count(&format!("SELECT count(*) AS n FROM {t}")).await);
+    }
+    v
+}
+
+#[tokio::test]
+async fn a_mixed_file_keeps_every_valid_item_and_reports_the_rest() {
+    let db = TestDb::new().await;
+    let report = std::env::temp_dir().join(format!("{}-report.jsonl", db.name));
+    let report_arg = report.display().to_string();
+    let (code, reports, err) = import(&db, &[&fixture("mixed.jsonl")], &["--report", &report_arg]).await;
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(reports[0]["comments_new"], 2);
+    let rejected = reports[0]["rejected"].as_array().expect("list");
+    let reasons: Vec<&str> = rejected.iter().map(|r| r["reason"].as_str().unwrap_or("")).collect();
+    assert_eq!(rejected.len(), 4, "{reasons:?}");
+    assert!(reasons[0].starts_with("not an Instagram item"));
+    assert_eq!(reasons[1], "not a JSON object");
+    assert_eq!(reasons[2], "comment without id");
+    assert!(reasons[3].starts_with("malformed JSON line"));
+    let lines = std::fs::read_to_string(&report).expect("report file");
+    assert_eq!(lines.lines().count(), 4);
+    let _ = std::fs::remove_file(report);
+    // The numeric id and the capitalised username were normalised.
+    assert_eq!(
+        db.count("SELECT count(*) AS n FROM comments WHERE ig_comment_id = '18200000000000002'").await,
+        1
+    );
+    assert_eq!(
+        db.count("SELECT count(*) AS n FROM ig_profiles WHERE username = 'northwind.runner'").await,
+        1
+    );
+}
+
+#[tokio::test]
+async fn a_file_that_is_not_an_export_fails_and_writes_nothing() {
+    let db = TestDb::new().await;
+    let (code, _, err) = import(&db, &[&fixture("not-an-export.html")], &[]).await;
+    assert_ne!(code, 0);
+    assert!(err.contains("not an Apify export"), "{err}");
+    let dir = std::env::temp_dir();
+    let json_without_items = dir.join(format!("{}-noitems.json", db.name));
+    std::fs::write(&json_without_items, r#"[{"a": 1}, {"b": 2}]"#).expect("write");
+    let (code, _, err) = import(&db, &[&json_without_items.display().to_string()], &[]).await;
+    assert_ne!(code, 0);
+    assert!(err.contains("no Instagram posts, comments or profiles found"), "{err}");
+    let _ = std::fs::remove_file(json_without_items);
+    assert_eq!(db.count("SELECT count(*) AS n FROM posts").await, 0);
+    assert_eq!(db.count("SELECT count(*) AS n FROM comments").await, 0);
+}
+
+#[tokio::test]
+async fn hostile_files_give_counted_rejections() {
+    let db = TestDb::new().await;
+    let dir = std::env::temp_dir();
+    let valid = r#"{"id": "1", "text": "fine", "ownerUsername": "quiet.harbor", "postUrl": "https://www.instagram.com/p/DMsI5LsyOvL/"}"#;
+    let mut files: Vec<PathBuf> = Vec::new();
+    let mut write = |name: &str, bytes: Vec<u8>| {
+        let path = dir.join(format!("{}-{name}", db.name));
+        std::fs::write(&path, bytes).expect("write");
+        files.push(path);
+    };
+    // A truncated JSON array: the items before the cut count, the cut is one rejection.
+    write("truncated.json", format!("[{valid}, {}", &valid[..40]).into_bytes());
+    // Wrong types everywhere: ids as objects, counts as arrays.
+    write("types.jsonl", br#"{"id": {"x": 1}, "text": 5, "ownerUsername": ["a"], "postUrl": 7}"#.to_vec());
+    // One line of 100 MB, then a valid item.
+    let mut big = b"{\"text\": \"".to_vec();
+    big.resize(100 * 1024 * 1024, b'a');
+    big.extend_from_slice(b"\"}\n");
+    big.extend_from_slice(valid.replace("\"1\"", "\"2\"").as_bytes());
+    write("huge-line.jsonl", big);
+    // CSV whose second row is not UTF-8.
+    let mut csv =
+        b"id,text,ownerUsername,postUrl\n3,ok,quiet.harbor,https://www.instagram.com/p/DMsI5LsyOvL/\n4,"
+            .to_vec();
+    csv.extend_from_slice(&[0xC3, 0x28, 0xFF]);
+    csv.extend_from_slice(b",someone,https://www.instagram.com/p/DMsI5LsyOvL/\n");
+    write("latin1.csv", csv);
+    let args: Vec<String> = files.iter().map(|p| p.display().to_string()).collect();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (code, reports, err) = import(&db, &args[..1], &[]).await;
+    assert_eq!(
+        (code, reports[0]["comments_new"].as_u64(), reports[0]["rejected"].as_array().map(Vec::len)),
+        (0, Some(1), Some(1)),
+        "{err}"
+    );
+    let (code, _, err) = import(&db, &args[1..2], &[]).await;
+    assert_ne!(code, 0, "nothing usable");
+    assert!(err.contains("no Instagram posts"), "{err}");
+    let (code, reports, err) = import(&db, &args[2..], &[]).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        reports[0]["rejected"][0]["reason"].as_str().unwrap_or("").contains("longer than"),
+        "{:?}",
+        reports[0]
+    );
+    assert_eq!(reports[0]["comments_new"], 1);
+    assert!(reports[1]["rejected"][0]["reason"].as_str().unwrap_or("").contains("UTF-8"));
+    assert_eq!(reports[1]["comments_new"], 1);
+    for f in files {
+        let _ = std::fs::remove_file(f);
+    }
+}
+
+/// The real exports in ../shared (skipped when that folder is absent).
+#[tokio::test]
+async fn the_shared_apify_exports_import_with_sensible_counts() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/apify");
+    if !dir.is_dir() {
+        eprintln!("skipped: {} is absent", dir.display());
+        return;
+    }
+    let db = TestDb::new().await;
+    // file prefix -> (posts new, comments new, commenters new, rejected)
+    let expected: &[(&str, (u64, u64, u64, usize))] = &[
+        ("Jillian-ignited", (3, 0, 0, 0)),
+        ("Sebitian", (12, 55, 22, 0)),
+        ("adiind", (6, 0, 0, 0)),
+        ("natashaa27", (25, 58, 45, 0)),
+        ("txtit_ChatServer__dataset_instagram-scraper_detail", (12, 0, 0, 0)),
+        ("txtit_ChatServer__dataset_instagram-scraper_mentions", (21, 0, 0, 0)),
+        ("txtit_ChatServer__dataset_instagram-scraper_posts_copy", (120, 830, 594, 0)),
+    ];
+    for (prefix, (posts, comments, commenters, rejected)) in expected {
+        let file = std::fs::read_dir(&dir)
+            .expect("dir")
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with(prefix)))
+            .unwrap_or_else(|| panic!("no file {prefix}*"));
+        let (code, reports, err) = import_for(&db, "humansofny", &[&file.display().to_string()], &[]).await;
+        assert_eq!(code, 0, "{prefix}: {err}");
+        let r = &reports[0];
+        let got = (
+            r["posts_new"].as_u64().unwrap_or(0),
+            r["comments_new"].as_u64().unwrap_or(0),
+            r["commenters_new"].as_u64().unwrap_or(0),
+            r["rejected"].as_array().map_or(0, Vec::len),
+        );
+        assert_eq!(got, (*posts, *comments, *commenters, *rejected), "{prefix}");
+    }
+    // posts_copy's default-avatar links (35 comments by 20 people) are recognised without a
+    // download: one picture row per person.
+    assert_eq!(
+        db.count("SELECT count(*) AS n FROM profile_pictures WHERE fetch_status = 'default_avatar'").await,
+        20
+    );
+}

@@ -1,0 +1,216 @@
+//! Scraping through the real Apify client and the real jobs, against a stub that answers as
+//! Apify does, and a stub CDN for the pictures.
+
+use std::time::Duration;
+
+use audiencelens::accounts::{self, InstagramHandle};
+use audiencelens::app::AppState;
+use audiencelens::jobs::pipeline;
+use serde_json::{Value, json};
+use wiremock::MockServer;
+
+use crate::helpers::{TestDb, drain_jobs};
+use crate::stubs::{self, APIFY_TOKEN, ApifyStub};
+
+const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+/// The shortcode Instagram shows for media id `id`.
+pub fn shortcode(mut id: u64) -> String {
+    let mut out = Vec::new();
+    while id > 0 {
+        out.push(ALPHABET[(id % 64) as usize]);
+        id /= 64;
+    }
+    out.reverse();
+    String::from_utf8(out).expect("ascii")
+}
+
+pub fn post(handle: &str, id: u64, day: u32, comments_count: u32, latest: Vec<Value>) -> Value {
+    let code = shortcode(id);
+    json!({"inputUrl": format!("https://www.instagram.com/{handle}/"), "id": id.to_string(), "type": "Image",
+           "shortCode": code, "url": format!("https://www.instagram.com/p/{code}/"),
+           "commentsCount": comments_count, "likesCount": 10, "timestamp": format!("2026-11-{day:02}T10:00:00.000Z"),
+           "ownerUsername": handle, "ownerId": "900", "latestComments": latest})
+}
+
+pub fn comment(post_id: u64, id: u64, username: &str, user_id: u64, pic: &str) -> Value {
+    let code = shortcode(post_id);
+    json!({"id": id.to_string(), "postUrl": format!("https://www.instagram.com/p/{code}/"),
+           "commentUrl": format!("https://www.instagram.com/p/{code}/c/{id}"), "text": "nice",
+           "ownerUsername": username, "ownerProfilePicUrl": pic, "timestamp": "2026-11-21T08:00:00.000Z",
+           "repliesCount": null, "replies": null, "likesCount": 0,
+           "owner": {"username": username, "profile_pic_url": pic, "is_verified": false, "id": user_id.to_string(),
+                     "full_name": null, "is_private": null}})
+}
+
+struct World {
+    db: TestDb,
+    apify: ApifyStub,
+    cdn: MockServer,
+    state: AppState,
+}
+
+async fn world(extra: &[(&str, &str)]) -> World {
+    let db = TestDb::new().await;
+    let apify = ApifyStub::start().await;
+    let cdn = MockServer::start().await;
+    let base = apify.url();
+    let mut vars = vec![
+        ("AUDIENCELENS__APIFY__BASE_URL", base.as_str()),
+        ("AUDIENCELENS__APIFY__RETRY_BASE_MS", "5"),
+        ("AUDIENCELENS__APIFY__POLL_PAUSE_MS", "5"),
+        ("AUDIENCELENS__PICTURES__TIMEOUT_SECS", "2"),
+        ("APIFY_TOKEN", APIFY_TOKEN),
+    ];
+    vars.extend_from_slice(extra);
+    let state = AppState::build(db.config(&vars)).expect("state");
+    World { db, apify, cdn, state }
+}
+
+async fn analyse(w: &World, handle: &str) -> i64 {
+    let mut conn = w.state.pool.get().await.expect("conn");
+    let user = audiencelens::users::default_owner(&mut conn).await.expect("owner");
+    let account =
+        accounts::find_or_create_account(&mut conn, user, &InstagramHandle::parse(handle).expect("handle"))
+            .await
+            .expect("account");
+    let analysis =
+        pipeline::start_analysis(&mut conn, &w.state.config, &account, "local").await.expect("start");
+    drop(conn);
+    drain_jobs(&w.state, Duration::from_mins(1)).await;
+    analysis.id
+}
+
+async fn table_counts(db: &TestDb) -> Vec<(&'static str, i64)> {
+    let mut out = Vec::new();
+    for t in
+        ["posts", "comments", "ig_profiles", "profile_pictures", "picture_blobs", "tracked_account_posts"]
+    {
+        out.push((t, db.count(&format!("SELECT count(*) AS n FROM {t}")).await));
+    }
+    out
+}
+
+async fn analysis_row(w: &World, id: i64) -> audiencelens::analyses::Analysis {
+    let mut conn = w.state.pool.get().await.expect("conn");
+    audiencelens::analyses::get_analysis(&mut conn, id).await.expect("analysis")
+}
+
+#[tokio::test]
+async fn a_scrape_lands_posts_comments_and_pictures_and_a_rerun_adds_nothing() {
+    let w = world(&[]).await;
+    let (alice, bob, carol, dan) = (
+        stubs::picture_url(&w.cdn, "alice"),
+        stubs::picture_url(&w.cdn, "bob"),
+        stubs::picture_url(&w.cdn, "carol"),
+        stubs::picture_url(&w.cdn, "dan"),
+    );
+    let default_avatar = format!(
+        "{}/v/t51.2885-19/44884218_345707102882519_2446069589734326272_n.jpg?ig_cache_key=YW5vbnltb3VzX3Byb2ZpbGVfcGlj.2-ccb7-5&oe=FFFFFFFF",
+        w.cdn.uri()
+    );
+    stubs::serve_picture(&w.cdn, "alice", 200, "image/jpeg", stubs::jpeg(150, 150, [200, 120, 90])).await;
+    stubs::serve_picture(&w.cdn, "bob", 200, "image/jpeg", stubs::jpeg(150, 150, [20, 120, 90])).await;
+    stubs::serve_picture(&w.cdn, "carol", 403, "text/plain", b"URL signature expired".to_vec()).await;
+    stubs::serve_picture(&w.cdn, "dan", 200, "image/jpeg", b"<html>not a picture</html>".to_vec()).await;
+
+    let c = |post, id, name: &str, uid, pic: &str| comment(post, id, name, uid, pic);
+    let posts = vec![
+        post("brand", 3_000_000_001, 20, 2, vec![c(3_000_000_001, 1, "alice", 11, &alice)]),
+        post("brand", 3_000_000_002, 21, 3, vec![]),
+        post("brand", 3_000_000_003, 22, 1, vec![c(3_000_000_003, 6, "eve", 15, &default_avatar)]),
+    ];
+    let comments = vec![
+        c(3_000_000_001, 1, "alice", 11, &alice),
+        c(3_000_000_001, 2, "bob", 12, &bob),
+        c(3_000_000_002, 3, "alice", 11, &alice),
+        c(3_000_000_002, 4, "carol", 13, &carol),
+        c(3_000_000_002, 5, "dan", 14, &dan),
+        c(3_000_000_003, 6, "eve", 15, &default_avatar),
+    ];
+    let post_starts = w.apify.actor("apify/instagram-scraper", "RUN-POSTS", posts).await;
+    let comment_starts = w.apify.actor("apify/instagram-comment-scraper", "RUN-COMMENTS", comments).await;
+
+    let first = analyse(&w, "brand").await;
+    let a = analysis_row(&w, first).await;
+    assert_eq!(
+        (a.status.as_str(), a.stage.as_str(), a.error.as_deref()),
+        ("running", "classify", None),
+        "{a:?}"
+    );
+    assert_eq!(w.db.count("SELECT count(*) AS n FROM posts").await, 3);
+    assert_eq!(w.db.count("SELECT count(*) AS n FROM comments").await, 6);
+    assert_eq!(w.db.count("SELECT count(*) AS n FROM ig_profiles").await, 5);
+    let status = |s: &'static str| {
+        let db = &w.db;
+        async move {
+            db.count(&format!("SELECT count(*) AS n FROM profile_pictures WHERE fetch_status = '{s}'")).await
+        }
+    };
+    assert_eq!(status("fetched").await, 2);
+    assert_eq!(status("expired").await, 1);
+    assert_eq!(status("rejected").await, 1);
+    assert_eq!(status("default_avatar").await, 1);
+    assert_eq!(w.db.count("SELECT count(*) AS n FROM picture_blobs").await, 2);
+    assert_eq!(a.progress["posts_found"], 3 + 3);
+    assert_eq!(a.progress["pictures_fetched"], 2);
+    assert_eq!(a.cost_micro_usd, 2 * 12_300, "both runs' usageTotalUsd");
+    assert_eq!((post_starts.get(), comment_starts.get()), (1, 1));
+
+    // The same scrape again: nothing new, and no comment run (no post gained comments).
+    let before = table_counts(&w.db).await;
+    let second = analyse(&w, "brand").await;
+    assert_eq!(before, table_counts(&w.db).await);
+    assert_eq!((post_starts.get(), comment_starts.get()), (2, 1));
+    assert_eq!(analysis_row(&w, second).await.stage, "classify");
+    // The second posts run asked only for posts newer than the newest stored.
+    let requests = w.apify.server.received_requests().await.expect("recorded");
+    let post_runs: Vec<Value> = requests
+        .iter()
+        .filter(|r| r.url.path() == "/v2/acts/apify~instagram-scraper/runs")
+        .map(|r| serde_json::from_slice(&r.body).expect("json body"))
+        .collect();
+    assert_eq!(post_runs[0].get("onlyPostsNewerThan"), None);
+    assert_eq!(post_runs[1]["onlyPostsNewerThan"], "2026-11-22");
+    assert_eq!(post_runs[1]["resultsType"], "posts");
+    assert_eq!(post_runs[1]["directUrls"], json!(["https://www.instagram.com/brand/"]));
+    let start =
+        requests.iter().find(|r| r.url.path() == "/v2/acts/apify~instagram-scraper/runs").expect("start");
+    assert_eq!(start.url.query(), Some("maxItems=12&maxTotalChargeUsd=5"));
+}
+
+#[tokio::test]
+async fn an_incremental_run_adds_only_the_new_post_and_its_comments() {
+    let w = world(&[]).await;
+    let pic = stubs::picture_url(&w.cdn, "p");
+    stubs::serve_picture(&w.cdn, "p", 200, "image/jpeg", stubs::jpeg(64, 64, [1, 2, 3])).await;
+    w.apify.actor("apify/instagram-scraper", "R1", vec![post("shop", 5_000_001, 1, 1, vec![])]).await;
+    w.apify
+        .actor("apify/instagram-comment-scraper", "R2", vec![comment(5_000_001, 101, "ann", 1, &pic)])
+        .await;
+    analyse(&w, "shop").await;
+    assert_eq!(w.db.count("SELECT count(*) AS n FROM comments").await, 1);
+
+    w.apify.reset().await;
+    w.apify.actor("apify/instagram-scraper", "R3", vec![post("shop", 5_000_002, 2, 2, vec![])]).await;
+    w.apify
+        .actor(
+            "apify/instagram-comment-scraper",
+            "R4",
+            vec![comment(5_000_002, 102, "ann", 1, &pic), comment(5_000_002, 103, "ben", 2, &pic)],
+        )
+        .await;
+    analyse(&w, "shop").await;
+    assert_eq!(w.db.count("SELECT count(*) AS n FROM posts").await, 2);
+    assert_eq!(w.db.count("SELECT count(*) AS n FROM comments").await, 3);
+    assert_eq!(w.db.count("SELECT count(*) AS n FROM ig_profiles").await, 2);
+    // Only the new post's comments were asked for.
+    let requests = w.apify.server.received_requests().await.expect("recorded");
+    let run: Value = requests
+        .iter()
+        .find(|r| r.url.path() == "/v2/acts/apify~instagram-comment-scraper/runs")
+        .map(|r| serde_json::from_slice(&r.body).expect("json"))
+        .expect("comment run");
+    assert_eq!(run["directUrls"], json!([format!("https://www.instagram.com/p/{}/", shortcode(5_000_002))]));
+    assert_eq!(run["resultsLimit"], 50);
+}
