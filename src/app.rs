@@ -11,6 +11,7 @@ use crate::config::Config;
 use crate::db::{self, DbPool};
 use crate::metrics::Metrics;
 use crate::queue::{Registry, Worker, WorkerOptions};
+use crate::users::tokens::TokenKeys;
 use crate::{http, jobs, schedule};
 
 /// What `serve` runs.
@@ -31,6 +32,7 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub metrics: Arc<Metrics>,
     pub clients: Arc<jobs::Clients>,
+    pub tokens: TokenKeys,
 }
 
 impl AppState {
@@ -46,7 +48,17 @@ impl AppState {
             std::time::Duration::from_secs(db.connect_timeout_secs),
         )?;
         let clients = Arc::new(jobs::Clients::build(&config)?);
-        Ok(Self { pool, config: Arc::new(config), metrics: Arc::new(Metrics::new()), clients })
+        let secret = config.secrets.jwt_secret.clone().unwrap_or_else(|| {
+            // Dev mode only (production refuses to start without one): tokens die with the process.
+            tracing::warn!(
+                "{} is not set: using a random secret; tokens stop working on restart",
+                crate::config::JWT_SECRET_VAR
+            );
+            let random: [u8; 32] = rand::random();
+            secrecy::SecretString::from(hex::encode(random))
+        });
+        let tokens = TokenKeys::new(&secret, config.settings.auth.token_ttl_secs);
+        Ok(Self { pool, config: Arc::new(config), metrics: Arc::new(Metrics::new()), clients, tokens })
     }
 
     #[must_use]

@@ -51,6 +51,7 @@ pub struct Settings {
     pub environment: Environment,
     pub log: LogSettings,
     pub server: ServerSettings,
+    pub auth: AuthSettings,
     pub database: DatabaseSettings,
     pub queue: QueueSettings,
     pub apify: ApifySettings,
@@ -111,6 +112,18 @@ pub struct ServerSettings {
     pub port: u16,
     pub workers: usize,
     pub max_body_bytes: usize,
+    pub cors_origins: Vec<String>,
+    pub rate_limit_per_ip_per_minute: u32,
+    pub rate_limit_per_user_per_minute: u32,
+    pub login_attempts_per_minute: u32,
+    pub trust_forwarded_for: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthSettings {
+    pub token_ttl_secs: i64,
+    pub allow_registration: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -228,6 +241,8 @@ impl Config {
                 .prefix_separator("__")
                 .separator("__")
                 .try_parsing(true)
+                .list_separator(",")
+                .with_list_parse_key("server.cors_origins")
                 .source(Some(overrides)),
         );
         let settings: Settings = builder.build()?.try_deserialize()?;
@@ -268,6 +283,10 @@ impl Config {
             ("queue.complete_batch_size", s.queue.complete_batch_size as u64),
             ("queue.retry_base_secs", s.queue.retry_base_secs),
             ("queue.default_timeout_secs", s.queue.default_timeout_secs),
+            ("server.rate_limit_per_ip_per_minute", u64::from(s.server.rate_limit_per_ip_per_minute)),
+            ("server.rate_limit_per_user_per_minute", u64::from(s.server.rate_limit_per_user_per_minute)),
+            ("server.login_attempts_per_minute", u64::from(s.server.login_attempts_per_minute)),
+            ("auth.token_ttl_secs", u64::try_from(s.auth.token_ttl_secs).unwrap_or(0)),
             ("apify.request_timeout_secs", s.apify.request_timeout_secs),
             ("apify.run_timeout_secs", s.apify.run_timeout_secs),
             ("apify.page_size", s.apify.page_size),

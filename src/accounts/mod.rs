@@ -77,3 +77,155 @@ pub async fn update_account_details(
     .await?;
     Ok(())
 }
+
+/// Limits an account's settings may take.
+pub const MAX_POSTS_LIMIT: i32 = 500;
+pub const MAX_COMMENTS_PER_POST_LIMIT: i32 = 5_000;
+
+/// Settings a user can change; `None` keeps the current value.
+#[derive(Debug, Clone, Default)]
+pub struct AccountChanges {
+    pub schedule: Option<Schedule>,
+    pub max_posts: Option<i32>,
+    pub max_comments_per_post: Option<i32>,
+    /// `Some(None)` removes the budget.
+    pub budget_micro_usd: Option<Option<i64>>,
+}
+
+/// How often an account is analysed again on its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Schedule {
+    Off,
+    Daily,
+    Weekly,
+}
+
+impl Schedule {
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Off => "off",
+            Self::Daily => "daily",
+            Self::Weekly => "weekly",
+        }
+    }
+}
+
+/// Checks the numeric settings; the message names the field.
+///
+/// # Errors
+/// A message for the client.
+pub fn validate_changes(c: &AccountChanges) -> Result<(), String> {
+    if let Some(n) = c.max_posts
+        && !(1..=MAX_POSTS_LIMIT).contains(&n)
+    {
+        return Err(format!("max_posts must be between 1 and {MAX_POSTS_LIMIT}"));
+    }
+    if let Some(n) = c.max_comments_per_post
+        && !(1..=MAX_COMMENTS_PER_POST_LIMIT).contains(&n)
+    {
+        return Err(format!("max_comments_per_post must be between 1 and {MAX_COMMENTS_PER_POST_LIMIT}"));
+    }
+    if let Some(Some(b)) = c.budget_micro_usd
+        && b < 0
+    {
+        return Err("budget_usd cannot be negative".into());
+    }
+    Ok(())
+}
+
+/// Creates the user's account for `handle`; `None` when they track it already.
+pub async fn create_account(
+    conn: &mut AsyncPgConnection,
+    user_id: i64,
+    handle: &InstagramHandle,
+    c: &AccountChanges,
+) -> QueryResult<Option<TrackedAccount>> {
+    diesel::sql_query(
+        "INSERT INTO tracked_accounts (user_id, handle, schedule, max_posts, max_comments_per_post, budget_micro_usd)
+         VALUES ($1, $2, coalesce($3, 'off'), coalesce($4, 12), coalesce($5, 50), $6)
+         ON CONFLICT (user_id, lower(handle)) DO NOTHING
+         RETURNING *",
+    )
+    .bind::<BigInt, _>(user_id)
+    .bind::<Text, _>(handle.as_str())
+    .bind::<Nullable<Text>, _>(c.schedule.map(Schedule::as_str))
+    .bind::<Nullable<diesel::sql_types::Integer>, _>(c.max_posts)
+    .bind::<Nullable<diesel::sql_types::Integer>, _>(c.max_comments_per_post)
+    .bind::<Nullable<BigInt>, _>(c.budget_micro_usd.flatten())
+    .get_result(conn)
+    .await
+    .optional()
+}
+
+/// The user's account `id` (never another user's).
+pub async fn get_user_account(
+    conn: &mut AsyncPgConnection,
+    user_id: i64,
+    id: i64,
+) -> QueryResult<Option<TrackedAccount>> {
+    tracked_accounts::table
+        .filter(tracked_accounts::id.eq(id).and(tracked_accounts::user_id.eq(user_id)))
+        .select(TrackedAccount::as_select())
+        .first(conn)
+        .await
+        .optional()
+}
+
+/// The user's accounts after `after` (an id), oldest first.
+pub async fn list_user_accounts(
+    conn: &mut AsyncPgConnection,
+    user_id: i64,
+    after: i64,
+    limit: i64,
+) -> QueryResult<Vec<TrackedAccount>> {
+    tracked_accounts::table
+        .filter(tracked_accounts::user_id.eq(user_id).and(tracked_accounts::id.gt(after)))
+        .order(tracked_accounts::id)
+        .limit(limit)
+        .select(TrackedAccount::as_select())
+        .load(conn)
+        .await
+}
+
+/// Applies `c` to the user's account `id`; `None` when the user has no such account.
+pub async fn update_user_account(
+    conn: &mut AsyncPgConnection,
+    user_id: i64,
+    id: i64,
+    c: &AccountChanges,
+) -> QueryResult<Option<TrackedAccount>> {
+    diesel::sql_query(
+        "UPDATE tracked_accounts SET
+            schedule = coalesce($3, schedule),
+            max_posts = coalesce($4, max_posts),
+            max_comments_per_post = coalesce($5, max_comments_per_post),
+            budget_micro_usd = CASE WHEN $6 THEN $7 ELSE budget_micro_usd END,
+            updated_at = now()
+         WHERE id = $1 AND user_id = $2
+         RETURNING *",
+    )
+    .bind::<BigInt, _>(id)
+    .bind::<BigInt, _>(user_id)
+    .bind::<Nullable<Text>, _>(c.schedule.map(Schedule::as_str))
+    .bind::<Nullable<diesel::sql_types::Integer>, _>(c.max_posts)
+    .bind::<Nullable<diesel::sql_types::Integer>, _>(c.max_comments_per_post)
+    .bind::<diesel::sql_types::Bool, _>(c.budget_micro_usd.is_some())
+    .bind::<Nullable<BigInt>, _>(c.budget_micro_usd.flatten())
+    .get_result(conn)
+    .await
+    .optional()
+}
+
+/// Deletes the user's account `id` (its analyses go with it; the shared Instagram data stays
+/// until retention removes it). False when the user has no such account.
+pub async fn delete_user_account(conn: &mut AsyncPgConnection, user_id: i64, id: i64) -> QueryResult<bool> {
+    let n = diesel::delete(
+        tracked_accounts::table
+            .filter(tracked_accounts::id.eq(id).and(tracked_accounts::user_id.eq(user_id))),
+    )
+    .execute(conn)
+    .await?;
+    Ok(n == 1)
+}

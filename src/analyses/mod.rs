@@ -130,3 +130,72 @@ pub async fn fail_analysis(conn: &mut AsyncPgConnection, id: i64, error: &str) -
         .await?;
     Ok(())
 }
+
+/// The user's analysis `id`, with its account's handle (never another user's analysis).
+pub async fn get_user_analysis(
+    conn: &mut AsyncPgConnection,
+    user_id: i64,
+    id: i64,
+) -> QueryResult<Option<Analysis>> {
+    diesel::sql_query(
+        "SELECT a.* FROM analyses a JOIN tracked_accounts t ON t.id = a.tracked_account_id
+         WHERE a.id = $1 AND t.user_id = $2",
+    )
+    .bind::<BigInt, _>(id)
+    .bind::<BigInt, _>(user_id)
+    .get_result(conn)
+    .await
+    .optional()
+}
+
+/// The user's analyses (of one account, or all), newest first, before `before` (an id).
+pub async fn list_user_analyses(
+    conn: &mut AsyncPgConnection,
+    user_id: i64,
+    account_id: Option<i64>,
+    before: i64,
+    limit: i64,
+) -> QueryResult<Vec<Analysis>> {
+    diesel::sql_query(
+        "SELECT a.* FROM analyses a JOIN tracked_accounts t ON t.id = a.tracked_account_id
+         WHERE t.user_id = $1 AND ($2::bigint IS NULL OR a.tracked_account_id = $2) AND a.id < $3
+         ORDER BY a.id DESC LIMIT $4",
+    )
+    .bind::<BigInt, _>(user_id)
+    .bind::<diesel::sql_types::Nullable<BigInt>, _>(account_id)
+    .bind::<BigInt, _>(before)
+    .bind::<BigInt, _>(limit)
+    .load(conn)
+    .await
+}
+
+/// The account's unfinished analysis, if any.
+pub async fn active_analysis(conn: &mut AsyncPgConnection, account_id: i64) -> QueryResult<Option<Analysis>> {
+    analyses::table
+        .filter(analyses::tracked_account_id.eq(account_id))
+        .filter(analyses::status.eq_any(["queued", "running"]))
+        .order(analyses::id.desc())
+        .select(Analysis::as_select())
+        .first(conn)
+        .await
+        .optional()
+}
+
+/// Cancels the user's unfinished analysis `id`; its remaining stages are skipped.
+/// `None`: no such analysis; `Some(false)`: it had already finished.
+pub async fn cancel_user_analysis(
+    conn: &mut AsyncPgConnection,
+    user_id: i64,
+    id: i64,
+) -> QueryResult<Option<bool>> {
+    if get_user_analysis(conn, user_id, id).await?.is_none() {
+        return Ok(None);
+    }
+    let n = diesel::sql_query(
+        "UPDATE analyses SET status = 'cancelled', finished_at = now() WHERE id = $1 AND status IN ('queued', 'running')",
+    )
+    .bind::<BigInt, _>(id)
+    .execute(conn)
+    .await?;
+    Ok(Some(n == 1))
+}

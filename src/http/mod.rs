@@ -3,8 +3,14 @@
 //!
 //! Owns: routing and the HTTP edge. Uses: `app::AppState`, domain modules.
 
+mod accounts;
+mod analyses;
+pub mod auth;
 pub mod error;
 mod health;
+pub mod limits;
+pub mod openapi;
+pub mod pagination;
 
 use std::time::Instant;
 
@@ -32,7 +38,48 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
     )
     .service(health::healthz)
     .service(health::readyz)
-    .service(health::metrics);
+    .service(health::metrics)
+    .service(
+        web::scope("/api/v1")
+            .wrap(actix_web::middleware::from_fn(limit_by_ip))
+            .service(openapi::document)
+            .service(auth::register)
+            .service(auth::login)
+            .service(auth::refresh)
+            .service(auth::create_api_key)
+            .service(auth::list_api_keys)
+            .service(auth::revoke_api_key)
+            .service(accounts::create)
+            .service(accounts::list)
+            .service(accounts::get)
+            .service(accounts::update)
+            .service(accounts::remove)
+            .service(analyses::start)
+            .service(analyses::list)
+            .service(analyses::get)
+            .service(analyses::cancel),
+    );
+}
+
+/// Every API request counts against its client IP's quota first.
+async fn limit_by_ip(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    if let Some(limits) = req.app_data::<web::Data<limits::RateLimits>>() {
+        limits.check_ip(auth::client_ip(req.request(), limits))?;
+    }
+    next.call(req).await
+}
+
+fn cors(origins: &[String]) -> actix_cors::Cors {
+    origins.iter().fold(
+        actix_cors::Cors::default()
+            .allowed_methods(["GET", "POST", "PATCH", "DELETE"])
+            .allowed_headers([actix_web::http::header::AUTHORIZATION, actix_web::http::header::CONTENT_TYPE])
+            .max_age(3600),
+        |cors, origin| cors.allowed_origin(origin),
+    )
 }
 
 fn json_error(err: &actix_web::error::JsonPayloadError) -> actix_web::Error {
@@ -79,10 +126,21 @@ async fn record_metrics(
 pub fn serve(state: AppState) -> std::io::Result<(actix_web::dev::Server, Vec<std::net::SocketAddr>)> {
     let settings = state.config.settings.server.clone();
     let max_body_bytes = settings.max_body_bytes;
+    let limits = web::Data::new(limits::RateLimits::new(&settings));
+    let origins = settings.cors_origins.clone();
     let data = web::Data::new(state);
+    let sweeper = limits.clone();
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(std::time::Duration::from_mins(1)).await;
+            sweeper.shrink();
+        }
+    });
     let mut server = HttpServer::new(move || {
         App::new()
             .app_data(data.clone())
+            .app_data(limits.clone())
+            .wrap(cors(&origins))
             .wrap(actix_web::middleware::from_fn(record_metrics))
             .configure(|cfg| configure(cfg, max_body_bytes))
             .default_service(web::to(not_found))

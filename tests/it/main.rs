@@ -6,6 +6,7 @@
 // Test helpers favour plain signatures and local row types over these pedantic rules.
 #![allow(clippy::needless_pass_by_value, clippy::items_after_statements, clippy::type_complexity)]
 
+mod api;
 mod apify;
 mod helpers;
 mod http;

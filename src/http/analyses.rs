@@ -1,0 +1,164 @@
+//! Analyses: start one for an account, follow its progress, list, cancel.
+
+// utoipa's `path` macro re-emits a local `IntoParams` type with its module path.
+#![allow(unused_qualifications)]
+
+use actix_web::{HttpResponse, get, post, web};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::auth::AuthUser;
+use super::error::ApiError;
+use super::pagination::{Page, PageQuery};
+use crate::accounts;
+use crate::analyses::{self, Analysis};
+use crate::app::AppState;
+use crate::jobs::pipeline;
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AnalysisView {
+    pub id: i64,
+    pub account_id: i64,
+    /// queued, running, succeeded, failed or cancelled.
+    pub status: String,
+    /// `scrape`, `fetch_pictures`, `classify`, `aggregate` or `done`.
+    pub stage: String,
+    pub classifier: String,
+    /// Counts per stage (posts found, comments stored, pictures fetched, classified...).
+    #[schema(value_type = Object)]
+    pub progress: serde_json::Value,
+    /// Why it failed.
+    pub error: Option<String>,
+    pub cost_usd: f64,
+    pub has_result: bool,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    pub started_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub finished_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl From<Analysis> for AnalysisView {
+    fn from(a: Analysis) -> Self {
+        Self {
+            id: a.id,
+            account_id: a.tracked_account_id,
+            status: a.status,
+            stage: a.stage,
+            classifier: a.classifier,
+            progress: a.progress,
+            error: a.error,
+            cost_usd: a.cost_micro_usd as f64 / 1e6,
+            has_result: a.snapshot.is_some(),
+            created_at: a.created_at,
+            started_at: a.started_at,
+            finished_at: a.finished_at,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct NewAnalysis {
+    /// local (default), gemini or cascade.
+    pub classifier: Option<String>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct AnalysisQuery {
+    /// Only this account's analyses.
+    pub account_id: Option<i64>,
+    /// From a previous page's `next_cursor`.
+    pub cursor: Option<String>,
+    /// Items per page (1-500, default 50).
+    pub limit: Option<i64>,
+}
+
+fn not_found() -> ApiError {
+    ApiError::NotFound("no such analysis".into())
+}
+
+/// Starts an analysis of one of the caller's accounts.
+#[utoipa::path(post, path = "/api/v1/accounts/{id}/analyses", params(("id" = i64, Path)), request_body = NewAnalysis,
+    responses((status = 202, body = AnalysisView), (status = 404), (status = 409)), security(("bearer" = [])), tag = "analyses")]
+#[post("/accounts/{id}/analyses")]
+pub async fn start(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    id: web::Path<i64>,
+    body: Option<web::Json<NewAnalysis>>,
+) -> Result<HttpResponse, ApiError> {
+    let classifier = body.and_then(|b| b.into_inner().classifier).unwrap_or_else(|| "local".to_owned());
+    if !matches!(classifier.as_str(), "local" | "gemini" | "cascade") {
+        return Err(ApiError::BadRequest("classifier must be local, gemini or cascade".into()));
+    }
+    let mut conn = state.pool.get().await?;
+    let account = accounts::get_user_account(&mut conn, user.id, *id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound("no such account".into()))?;
+    if let Some(running) = analyses::active_analysis(&mut conn, account.id).await? {
+        return Err(ApiError::Conflict(format!("analysis {} of this account is still running", running.id)));
+    }
+    let analysis = pipeline::start_analysis(&mut conn, &state.config, &account, &classifier).await?;
+    Ok(HttpResponse::Accepted().json(AnalysisView::from(analysis)))
+}
+
+/// The caller's analyses, newest first.
+#[utoipa::path(get, path = "/api/v1/analyses", params(AnalysisQuery),
+    responses((status = 200, body = Page<AnalysisView>)), security(("bearer" = [])), tag = "analyses")]
+#[get("/analyses")]
+pub async fn list(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    query: web::Query<AnalysisQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let query = query.into_inner();
+    let (limit, before) = PageQuery { cursor: query.cursor, limit: query.limit }.parse()?;
+
+    let rows = analyses::list_user_analyses(
+        &mut *state.pool.get().await?,
+        user.id,
+        query.account_id,
+        before.unwrap_or(i64::MAX),
+        limit + 1,
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(Page::from_rows(
+        rows.into_iter().map(AnalysisView::from).collect(),
+        limit,
+        |a| a.id,
+    )))
+}
+
+/// One analysis with its live progress.
+#[utoipa::path(get, path = "/api/v1/analyses/{id}", params(("id" = i64, Path)),
+    responses((status = 200, body = AnalysisView), (status = 404)), security(("bearer" = [])), tag = "analyses")]
+#[get("/analyses/{id}")]
+pub async fn get(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    let a = analyses::get_user_analysis(&mut *state.pool.get().await?, user.id, *id)
+        .await?
+        .ok_or_else(not_found)?;
+    Ok(HttpResponse::Ok().json(AnalysisView::from(a)))
+}
+
+/// Cancels an unfinished analysis (the stage under way completes; nothing further runs).
+#[utoipa::path(post, path = "/api/v1/analyses/{id}/cancel", params(("id" = i64, Path)),
+    responses((status = 200, body = AnalysisView), (status = 404), (status = 409)), security(("bearer" = [])), tag = "analyses")]
+#[post("/analyses/{id}/cancel")]
+pub async fn cancel(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    let mut conn = state.pool.get().await?;
+    match analyses::cancel_user_analysis(&mut conn, user.id, *id).await? {
+        None => Err(not_found()),
+        Some(false) => Err(ApiError::Conflict("the analysis has already finished".into())),
+        Some(true) => {
+            let a = analyses::get_user_analysis(&mut conn, user.id, *id).await?.ok_or_else(not_found)?;
+            Ok(HttpResponse::Ok().json(AnalysisView::from(a)))
+        }
+    }
+}

@@ -1,0 +1,85 @@
+//! Rate limits (governor, in memory, per process): per client IP on every API request, per
+//! user once authenticated, and much tighter on login attempts (per IP and per email).
+
+use std::hash::Hash;
+use std::net::IpAddr;
+use std::num::NonZeroU32;
+
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota};
+
+use super::error::ApiError;
+use crate::config::ServerSettings;
+
+pub struct RateLimits {
+    per_ip: DefaultKeyedRateLimiter<IpAddr>,
+    per_user: DefaultKeyedRateLimiter<i64>,
+    login: DefaultKeyedRateLimiter<String>,
+    clock: DefaultClock,
+    pub trust_forwarded_for: bool,
+}
+
+impl std::fmt::Debug for RateLimits {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RateLimits")
+    }
+}
+
+fn per_minute(n: u32) -> Quota {
+    // Validated as > 0 at start-up; fall back to 1 rather than panic.
+    Quota::per_minute(NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN))
+}
+
+impl RateLimits {
+    #[must_use]
+    pub fn new(s: &ServerSettings) -> Self {
+        Self {
+            per_ip: DefaultKeyedRateLimiter::keyed(per_minute(s.rate_limit_per_ip_per_minute)),
+            per_user: DefaultKeyedRateLimiter::keyed(per_minute(s.rate_limit_per_user_per_minute)),
+            login: DefaultKeyedRateLimiter::keyed(per_minute(s.login_attempts_per_minute)),
+            clock: DefaultClock::default(),
+            trust_forwarded_for: s.trust_forwarded_for,
+        }
+    }
+
+    fn check<K: Hash + Eq + Clone>(
+        &self,
+        limiter: &DefaultKeyedRateLimiter<K>,
+        key: &K,
+    ) -> Result<(), ApiError> {
+        limiter.check_key(key).map_err(|not_until| {
+            let wait = not_until.wait_time_from(self.clock.now());
+            ApiError::TooManyRequests {
+                retry_after_secs: wait.as_secs() + u64::from(wait.subsec_nanos() > 0),
+            }
+        })
+    }
+
+    /// # Errors
+    /// [`ApiError::TooManyRequests`] with the wait.
+    pub fn check_ip(&self, ip: IpAddr) -> Result<(), ApiError> {
+        self.check(&self.per_ip, &ip)
+    }
+
+    /// # Errors
+    /// [`ApiError::TooManyRequests`] with the wait.
+    pub fn check_user(&self, user_id: i64) -> Result<(), ApiError> {
+        self.check(&self.per_user, &user_id)
+    }
+
+    /// Login attempts count against both the client and the account tried.
+    ///
+    /// # Errors
+    /// [`ApiError::TooManyRequests`] with the wait.
+    pub fn check_login(&self, ip: IpAddr, email: &str) -> Result<(), ApiError> {
+        self.check(&self.login, &format!("ip:{ip}"))?;
+        self.check(&self.login, &format!("email:{}", email.to_ascii_lowercase()))
+    }
+
+    /// Forgets idle keys so memory stays bounded.
+    pub fn shrink(&self) {
+        self.per_ip.retain_recent();
+        self.per_user.retain_recent();
+        self.login.retain_recent();
+    }
+}

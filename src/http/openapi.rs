@@ -1,0 +1,38 @@
+//! The OpenAPI document, generated from the handlers' annotations, served at
+//! `/api/v1/openapi.json`.
+
+use actix_web::{HttpResponse, get};
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use super::{accounts, analyses, auth};
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme("bearer", SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)));
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "AudienceLens API", description = "Instagram audience analysis with honest uncertainty. \
+        Authenticate with `Authorization: Bearer <token>` (from /auth/login) or an API key. \
+        Errors are `{\"error\": code, \"message\": text}`."),
+    paths(
+        auth::register, auth::login, auth::refresh, auth::create_api_key, auth::list_api_keys, auth::revoke_api_key,
+        accounts::create, accounts::list, accounts::get, accounts::update, accounts::remove,
+        analyses::start, analyses::list, analyses::get, analyses::cancel,
+    ),
+    modifiers(&BearerAuth),
+    tags((name = "auth"), (name = "accounts"), (name = "analyses"), (name = "audience"))
+)]
+pub struct ApiDoc;
+
+/// The OpenAPI 3.1 document of this API.
+#[get("/openapi.json")]
+pub async fn document() -> HttpResponse {
+    HttpResponse::Ok().json(ApiDoc::openapi())
+}

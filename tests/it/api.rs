@@ -1,0 +1,362 @@
+//! The JSON API served by the same function production uses: auth, accounts, analyses,
+//! isolation between users on every route, rate limits, and arbitrary JSON bodies.
+
+use std::net::SocketAddr;
+
+use audiencelens::app::AppState;
+use rand::{RngExt, SeedableRng};
+use serde_json::{Value, json};
+
+use crate::helpers::TestDb;
+
+pub struct Api {
+    pub addr: SocketAddr,
+    #[allow(dead_code)]
+    pub state: AppState,
+    handle: actix_web::dev::ServerHandle,
+    client: reqwest::Client,
+}
+
+impl Drop for Api {
+    fn drop(&mut self) {
+        let handle = self.handle.clone();
+        tokio::spawn(async move { handle.stop(false).await });
+    }
+}
+
+pub struct Reply {
+    pub status: u16,
+    pub body: Value,
+    pub retry_after: Option<String>,
+}
+
+impl Api {
+    pub fn start(db: &TestDb, vars: &[(&str, &str)]) -> Self {
+        let mut all = vec![("AUDIENCELENS__SERVER__PORT", "0")];
+        all.extend_from_slice(vars);
+        let state = AppState::build(db.config(&all)).expect("state");
+        let (server, addrs) = audiencelens::http::serve(state.clone()).expect("bind");
+        let handle = server.handle();
+        tokio::spawn(server);
+        Self {
+            addr: addrs[0],
+            state,
+            handle,
+            client: audiencelens::clients::http_client().build().expect("client"),
+        }
+    }
+
+    pub async fn call(&self, method: &str, path: &str, token: Option<&str>, body: Option<&Value>) -> Reply {
+        let url = format!("http://{}{path}", self.addr);
+        let mut req = self.client.request(method.parse().expect("method"), url);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        let r = req.send().await.expect("request");
+        let status = r.status().as_u16();
+        let retry_after = r.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let text = r.text().await.expect("body");
+        let body = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
+        Reply { status, body, retry_after }
+    }
+
+    /// Registers and logs in; returns the access token.
+    pub async fn user(&self, email: &str) -> String {
+        let creds = json!({"email": email, "password": "a long enough password"});
+        let r = self.call("POST", "/api/v1/auth/register", None, Some(&creds)).await;
+        assert_eq!(r.status, 201, "{:?}", r.body);
+        let r = self.call("POST", "/api/v1/auth/login", None, Some(&creds)).await;
+        assert_eq!(r.status, 200, "{:?}", r.body);
+        r.body["access_token"].as_str().expect("token").to_owned()
+    }
+}
+
+#[tokio::test]
+async fn register_login_accounts_and_api_keys() {
+    let db = TestDb::new().await;
+    let api = Api::start(&db, &[]);
+    let token = api.user("owner@example.com").await;
+    let t = Some(token.as_str());
+
+    let dup = api
+        .call(
+            "POST",
+            "/api/v1/auth/register",
+            None,
+            Some(&json!({"email": "OWNER@example.com", "password": "another long one"})),
+        )
+        .await;
+    assert_eq!(dup.status, 409);
+    let short = api
+        .call(
+            "POST",
+            "/api/v1/auth/register",
+            None,
+            Some(&json!({"email": "b@example.com", "password": "short"})),
+        )
+        .await;
+    assert_eq!((short.status, short.body["error"].as_str()), (400, Some("bad_request")));
+    let wrong = api
+        .call(
+            "POST",
+            "/api/v1/auth/login",
+            None,
+            Some(&json!({"email": "owner@example.com", "password": "nope nope nope"})),
+        )
+        .await;
+    assert_eq!(wrong.status, 401);
+    assert_eq!(api.call("GET", "/api/v1/accounts", None, None).await.status, 401);
+    assert_eq!(api.call("GET", "/api/v1/accounts", Some("garbage"), None).await.status, 401);
+
+    let created = api
+        .call("POST", "/api/v1/accounts", t, Some(&json!({"handle": "https://www.instagram.com/Lumen.Atelier/", "schedule": "weekly", "budget_usd": 2.5})))
+        .await;
+    assert_eq!(created.status, 201, "{:?}", created.body);
+    assert_eq!(created.body["handle"], "lumen.atelier");
+    assert_eq!(created.body["budget_usd"], 2.5);
+    let id = created.body["id"].as_i64().expect("id");
+    assert_eq!(
+        api.call("POST", "/api/v1/accounts", t, Some(&json!({"handle": "@lumen.atelier"}))).await.status,
+        409
+    );
+    let bad = api.call("POST", "/api/v1/accounts", t, Some(&json!({"handle": "not valid!"}))).await;
+    assert_eq!(bad.status, 400);
+    assert!(bad.body["message"].as_str().unwrap_or("").contains("not an Instagram handle"));
+    let updated = api
+        .call(
+            "PATCH",
+            &format!("/api/v1/accounts/{id}"),
+            t,
+            Some(&json!({"max_posts": 30, "budget_usd": null})),
+        )
+        .await;
+    assert_eq!(
+        (updated.status, updated.body["max_posts"].as_i64(), updated.body["budget_usd"].is_null()),
+        (200, Some(30), true)
+    );
+    assert_eq!(
+        api.call("PATCH", &format!("/api/v1/accounts/{id}"), t, Some(&json!({"max_posts": 0}))).await.status,
+        400
+    );
+
+    for h in ["a.one", "a.two", "a.three"] {
+        assert_eq!(api.call("POST", "/api/v1/accounts", t, Some(&json!({"handle": h}))).await.status, 201);
+    }
+    let page1 = api.call("GET", "/api/v1/accounts?limit=3", t, None).await;
+    assert_eq!(page1.body["items"].as_array().map(Vec::len), Some(3));
+    let cursor = page1.body["next_cursor"].as_str().expect("more");
+    let page2 = api.call("GET", &format!("/api/v1/accounts?limit=3&cursor={cursor}"), t, None).await;
+    assert_eq!(page2.body["items"].as_array().map(Vec::len), Some(1));
+    assert!(page2.body["next_cursor"].is_null());
+    assert_eq!(api.call("GET", "/api/v1/accounts?cursor=zzz", t, None).await.status, 400);
+
+    // An API key works like a token until it is revoked; it is shown only once.
+    let key = api.call("POST", "/api/v1/api-keys", t, Some(&json!({"name": "script"}))).await;
+    assert_eq!(key.status, 201);
+    let secret = key.body["key"].as_str().expect("key").to_owned();
+    let listed = api.call("GET", "/api/v1/api-keys", t, None).await;
+    assert!(!listed.body.to_string().contains(&secret), "keys are never listed");
+    assert_eq!(api.call("GET", "/api/v1/accounts", Some(&secret), None).await.status, 200);
+    let key_id = key.body["id"].as_i64().expect("id");
+    assert_eq!(api.call("DELETE", &format!("/api/v1/api-keys/{key_id}"), t, None).await.status, 204);
+    assert_eq!(api.call("GET", "/api/v1/accounts", Some(&secret), None).await.status, 401);
+
+    let refreshed = api.call("POST", "/api/v1/auth/refresh", t, None).await;
+    assert_eq!(refreshed.status, 200);
+    assert_eq!(api.call("DELETE", &format!("/api/v1/accounts/{id}"), t, None).await.status, 204);
+    assert_eq!(api.call("GET", &format!("/api/v1/accounts/{id}"), t, None).await.status, 404);
+
+    let doc = api.call("GET", "/api/v1/openapi.json", None, None).await;
+    assert_eq!(doc.status, 200);
+    assert!(doc.body["paths"]["/api/v1/accounts/{id}"]["patch"].is_object());
+    assert!(doc.body["components"]["securitySchemes"]["bearer"].is_object());
+}
+
+/// Every route that names a resource, with A's ids, called by B: always 404, and nothing of A's
+/// changes.
+#[tokio::test]
+async fn one_user_never_sees_or_changes_another_users_data() {
+    let db = TestDb::new().await;
+    let api = Api::start(&db, &[]);
+    let a = api.user("a@example.com").await;
+    let b = api.user("b@example.com").await;
+    let account =
+        api.call("POST", "/api/v1/accounts", Some(&a), Some(&json!({"handle": "alpha"}))).await.body["id"]
+            .as_i64()
+            .expect("id");
+    let analysis =
+        api.call("POST", &format!("/api/v1/accounts/{account}/analyses"), Some(&a), Some(&json!({}))).await;
+    assert_eq!(analysis.status, 202, "{:?}", analysis.body);
+    let analysis = analysis.body["id"].as_i64().expect("id");
+    let key = api.call("POST", "/api/v1/api-keys", Some(&a), Some(&json!({"name": "k"}))).await.body["id"]
+        .as_i64()
+        .expect("id");
+
+    let routes: Vec<(&str, String, Option<Value>)> = vec![
+        ("GET", format!("/api/v1/accounts/{account}"), None),
+        ("PATCH", format!("/api/v1/accounts/{account}"), Some(json!({"max_posts": 5}))),
+        ("DELETE", format!("/api/v1/accounts/{account}"), None),
+        ("POST", format!("/api/v1/accounts/{account}/analyses"), Some(json!({}))),
+        ("GET", format!("/api/v1/analyses/{analysis}"), None),
+        ("POST", format!("/api/v1/analyses/{analysis}/cancel"), None),
+        ("DELETE", format!("/api/v1/api-keys/{key}"), None),
+    ];
+    for (method, path, body) in &routes {
+        let r = api.call(method, path, Some(&b), body.as_ref()).await;
+        assert_eq!(r.status, 404, "{method} {path}: {:?}", r.body);
+    }
+    for path in [
+        "/api/v1/accounts",
+        "/api/v1/analyses",
+        &format!("/api/v1/analyses?account_id={account}"),
+        "/api/v1/api-keys",
+    ] {
+        let r = api.call("GET", path, Some(&b), None).await;
+        assert_eq!(r.status, 200);
+        let items = r.body.get("items").unwrap_or(&r.body);
+        assert_eq!(items.as_array().map(Vec::len), Some(0), "{path}: {:?}", r.body);
+    }
+    // A's data is intact.
+    let mine = api.call("GET", &format!("/api/v1/accounts/{account}"), Some(&a), None).await;
+    assert_eq!((mine.status, mine.body["max_posts"].as_i64()), (200, Some(12)));
+    let run = api.call("GET", &format!("/api/v1/analyses/{analysis}"), Some(&a), None).await;
+    assert_eq!(run.body["status"], "queued");
+    assert_eq!(
+        api.call("GET", "/api/v1/accounts", Some(&a), None).await.body["items"].as_array().map(Vec::len),
+        Some(1)
+    );
+}
+
+#[tokio::test]
+async fn bursts_over_the_quota_get_429_with_retry_after() {
+    let db = TestDb::new().await;
+    let api = Api::start(&db, &[("AUDIENCELENS__SERVER__RATE_LIMIT_PER_IP_PER_MINUTE", "40")]);
+    let token = api.user("c@example.com").await;
+    // Under the quota: never limited (registration and login used 2 of 40).
+    for _ in 0..30 {
+        assert_eq!(api.call("GET", "/api/v1/accounts", Some(&token), None).await.status, 200);
+    }
+    let mut limited = None;
+    for _ in 0..20 {
+        let r = api.call("GET", "/api/v1/accounts", Some(&token), None).await;
+        if r.status == 429 {
+            limited = Some(r);
+            break;
+        }
+    }
+    let r = limited.expect("the burst is limited");
+    assert_eq!(r.body["error"], "too_many_requests");
+    assert!(r.retry_after.and_then(|s| s.parse::<u64>().ok()).is_some_and(|s| (1..=60).contains(&s)));
+
+    // Logins are limited much harder (5 a minute by default), per address and per email.
+    let db2 = TestDb::new().await;
+    let api2 = Api::start(&db2, &[]);
+    let creds = json!({"email": "d@example.com", "password": "wrong password here"});
+    let statuses: Vec<u16> = futures_util::future::join_all(
+        (0..7).map(|_| api2.call("POST", "/api/v1/auth/login", None, Some(&creds))),
+    )
+    .await
+    .iter()
+    .map(|r| r.status)
+    .collect();
+    assert_eq!(statuses.iter().filter(|s| **s == 401).count(), 5, "{statuses:?}");
+    assert_eq!(statuses.iter().filter(|s| **s == 429).count(), 2, "{statuses:?}");
+}
+
+/// Arbitrary JSON (and non-JSON) bodies to every endpoint that takes one: a 2xx or 4xx, never
+/// a 5xx.
+#[tokio::test]
+async fn any_body_to_any_endpoint_is_a_client_error_at_worst() {
+    let db = TestDb::new().await;
+    let api = Api::start(
+        &db,
+        &[
+            ("AUDIENCELENS__SERVER__RATE_LIMIT_PER_IP_PER_MINUTE", "100000"),
+            ("AUDIENCELENS__SERVER__LOGIN_ATTEMPTS_PER_MINUTE", "100000"),
+        ],
+    );
+    let token = api.user("fuzz@example.com").await;
+    let account = api
+        .call("POST", "/api/v1/accounts", Some(&token), Some(&json!({"handle": "fuzzed"})))
+        .await
+        .body["id"]
+        .as_i64()
+        .expect("id");
+    let endpoints = [
+        ("POST", "/api/v1/auth/register".to_owned()),
+        ("POST", "/api/v1/auth/login".to_owned()),
+        ("POST", "/api/v1/api-keys".to_owned()),
+        ("POST", "/api/v1/accounts".to_owned()),
+        ("PATCH", format!("/api/v1/accounts/{account}")),
+        ("POST", format!("/api/v1/accounts/{account}/analyses")),
+    ];
+    let mut rng = rand::rngs::StdRng::seed_from_u64(42);
+    let keys = [
+        "handle",
+        "email",
+        "password",
+        "name",
+        "schedule",
+        "max_posts",
+        "max_comments_per_post",
+        "budget_usd",
+        "classifier",
+        "x",
+    ];
+    let scalar = |rng: &mut rand::rngs::StdRng| -> Value {
+        match rng.random_range(0..9) {
+            0 => Value::Null,
+            1 => json!(rng.random::<bool>()),
+            2 => json!(rng.random::<i64>()),
+            3 => json!(rng.random::<f64>() * 1e12 - 5e11),
+            4 => json!("daily"),
+            5 => json!("a@b.c"),
+            6 => json!(f64::MAX),
+            7 => json!("x".repeat(rng.random_range(0..300))),
+            _ => json!([1, "two", {"three": 3}]),
+        }
+    };
+    for i in 0..300 {
+        let (method, path) = &endpoints[i % endpoints.len()];
+        let body = if rng.random_range(0..10) == 0 {
+            scalar(&mut rng)
+        } else {
+            let n = rng.random_range(0..5);
+            Value::Object(
+                (0..n)
+                    .map(|_| (keys[rng.random_range(0..keys.len())].to_owned(), scalar(&mut rng)))
+                    .collect(),
+            )
+        };
+        let r = api.call(method, path, Some(&token), Some(&body)).await;
+        assert!(r.status < 500, "{method} {path} {body}: {} {:?}", r.status, r.body);
+    }
+    // Not JSON at all, and an oversized body.
+    let url = format!("http://{}/api/v1/accounts", api.addr);
+    let client = audiencelens::clients::http_client().build().expect("client");
+    let r = client
+        .post(&url)
+        .bearer_auth(&token)
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status().as_u16(), 400);
+    let r = client
+        .post(&url)
+        .bearer_auth(&token)
+        .header("content-type", "application/json")
+        .body(vec![b' '; 600_000])
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status().as_u16(), 413);
+}
