@@ -10,6 +10,7 @@ use uuid::Uuid;
 use crate::config::Config;
 use crate::db::{self, DbPool};
 use crate::metrics::Metrics;
+use crate::privacy::PrivacyKey;
 use crate::queue::{Registry, Worker, WorkerOptions};
 use crate::users::tokens::TokenKeys;
 use crate::{http, jobs, schedule};
@@ -33,6 +34,7 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     pub clients: Arc<jobs::Clients>,
     pub tokens: TokenKeys,
+    pub privacy: PrivacyKey,
 }
 
 impl AppState {
@@ -58,12 +60,25 @@ impl AppState {
             secrecy::SecretString::from(hex::encode(random))
         });
         let tokens = TokenKeys::new(&secret, config.settings.auth.token_ttl_secs);
-        Ok(Self { pool, config: Arc::new(config), metrics: Arc::new(Metrics::new()), clients, tokens })
+        let privacy = PrivacyKey::new(config.secrets.privacy_key.as_ref());
+        Ok(Self {
+            pool,
+            config: Arc::new(config),
+            metrics: Arc::new(Metrics::new()),
+            clients,
+            tokens,
+            privacy,
+        })
     }
 
     #[must_use]
     pub fn job_env(&self) -> jobs::JobEnv {
-        jobs::JobEnv { pool: self.pool.clone(), config: self.config.clone(), clients: self.clients.clone() }
+        jobs::JobEnv {
+            pool: self.pool.clone(),
+            config: self.config.clone(),
+            clients: self.clients.clone(),
+            privacy: self.privacy.clone(),
+        }
     }
 
     /// The registry of every job kind, with this state as their context.

@@ -56,7 +56,15 @@ pub struct Settings {
     pub queue: QueueSettings,
     pub apify: ApifySettings,
     pub pictures: PictureSettings,
+    pub privacy: PrivacySettings,
     pub schedule: ScheduleSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrivacySettings {
+    pub retention_days: u32,
+    pub classify_private_accounts: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -175,6 +183,7 @@ impl QueueSettings {
 #[serde(deny_unknown_fields)]
 pub struct ScheduleSettings {
     pub prune_jobs: String,
+    pub purge_retention: String,
 }
 
 /// Secrets, read from the environment only.
@@ -184,6 +193,7 @@ pub struct Secrets {
     pub jwt_secret: Option<SecretString>,
     pub apify_token: Option<SecretString>,
     pub gemini_api_key: Option<SecretString>,
+    pub privacy_key: Option<SecretString>,
 }
 
 impl std::fmt::Debug for Secrets {
@@ -194,6 +204,7 @@ impl std::fmt::Debug for Secrets {
             .field("jwt_secret", &state(&self.jwt_secret))
             .field("apify_token", &state(&self.apify_token))
             .field("gemini_api_key", &state(&self.gemini_api_key))
+            .field("privacy_key", &state(&self.privacy_key))
             .finish()
     }
 }
@@ -202,6 +213,7 @@ pub const DATABASE_PASSWORD_VAR: &str = "AUDIENCELENS_DATABASE_PASSWORD";
 pub const JWT_SECRET_VAR: &str = "AUDIENCELENS_JWT_SECRET";
 pub const APIFY_TOKEN_VAR: &str = "APIFY_TOKEN";
 pub const GEMINI_API_KEY_VAR: &str = "GEMINI_API_KEY";
+pub const PRIVACY_KEY_VAR: &str = "AUDIENCELENS_PRIVACY_KEY";
 /// Shortest JWT secret accepted outside dev mode (HS256 wants at least 256 bits).
 pub const MIN_JWT_SECRET_BYTES: usize = 32;
 
@@ -254,6 +266,7 @@ impl Config {
             jwt_secret: get(JWT_SECRET_VAR),
             apify_token: get(APIFY_TOKEN_VAR),
             gemini_api_key: get(GEMINI_API_KEY_VAR),
+            privacy_key: get(PRIVACY_KEY_VAR),
         };
         let config = Self { settings, secrets };
         config.validate()?;
@@ -326,6 +339,17 @@ impl Config {
         }
         crate::schedule::validate_expression("schedule.prune_jobs", &s.schedule.prune_jobs)
             .map_err(|problem| invalid("schedule.prune_jobs", problem))?;
+        crate::schedule::validate_expression("schedule.purge_retention", &s.schedule.purge_retention)
+            .map_err(|problem| invalid("schedule.purge_retention", problem))?;
+        if s.privacy.retention_days == 0 {
+            return Err(invalid("privacy.retention_days", "must be at least 1"));
+        }
+        self.validate_secrets()
+    }
+
+    /// Outside dev mode, weak or missing secrets stop start-up.
+    fn validate_secrets(&self) -> Result<(), ConfigError> {
+        let s = &self.settings;
         if s.environment == Environment::Production {
             match &self.secrets.jwt_secret {
                 None => {
@@ -343,6 +367,17 @@ impl Config {
                     });
                 }
                 Some(_) => {}
+            }
+            match &self.secrets.privacy_key {
+                Some(k) if k.expose_secret().len() >= MIN_JWT_SECRET_BYTES => {}
+                _ => {
+                    return Err(ConfigError::Secret {
+                        variable: PRIVACY_KEY_VAR,
+                        problem: format!(
+                            "must be set, at least {MIN_JWT_SECRET_BYTES} bytes, when environment = \"production\""
+                        ),
+                    });
+                }
             }
         }
         Ok(())
@@ -436,7 +471,10 @@ mod tests {
         let err = Config::load_from(None, &vars(&[prod, (JWT_SECRET_VAR, "short")])).expect_err("must fail");
         assert!(err.to_string().contains("too short"), "{err}");
         let strong = "0123456789abcdef0123456789abcdef";
-        Config::load_from(None, &vars(&[prod, (JWT_SECRET_VAR, strong)])).expect("valid");
+        let err = Config::load_from(None, &vars(&[prod, (JWT_SECRET_VAR, strong)])).expect_err("must fail");
+        assert!(err.to_string().contains(PRIVACY_KEY_VAR), "{err}");
+        Config::load_from(None, &vars(&[prod, (JWT_SECRET_VAR, strong), (PRIVACY_KEY_VAR, strong)]))
+            .expect("valid");
     }
 
     #[test]

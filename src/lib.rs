@@ -25,6 +25,7 @@ pub mod db;
 pub mod http;
 pub mod jobs;
 pub mod metrics;
+pub mod privacy;
 pub mod profiles;
 pub mod queue;
 pub mod schedule;

@@ -54,7 +54,7 @@ pub async fn run(args: ImportArgs, config: Config) -> anyhow::Result<()> {
     let mut totals = crate::scraping::store::StoreStats::default();
     let mut rejected_total = 0;
     for file in &args.files {
-        match import::import_file(&mut conn, &account, file).await {
+        match import::import_file(&mut conn, &state.privacy, &account, file).await {
             Ok(r) => {
                 print_file(&r, args.json)?;
                 if let Some(out) = report.as_mut() {
@@ -106,6 +106,9 @@ fn print_file(r: &FileReport, json: bool) -> anyhow::Result<()> {
     );
     println!("  commenters  {:>7} new, {:>7} already known", s.commenters_new, s.commenters_seen_before);
     println!("  pictures    {:>7} to fetch or marked default", s.pictures_new);
+    if s.suppressed > 0 {
+        println!("  suppressed  {:>7} (people who asked to be erased)", s.suppressed);
+    }
     println!("  rejected    {:>7}", r.rejected.len());
     for item in r.rejected.iter().take(SHOWN_REJECTIONS) {
         println!("    item {}: {}", item.position, item.reason);

@@ -4,6 +4,8 @@
 
 mod import;
 mod jobs;
+mod privacy;
+mod user;
 
 use std::path::PathBuf;
 
@@ -45,6 +47,16 @@ pub enum Command {
         #[command(subcommand)]
         command: jobs::JobsCommand,
     },
+    /// Manage users of AudienceLens.
+    User {
+        #[command(subcommand)]
+        command: user::UserCommand,
+    },
+    /// Data-subject requests: erase or export what is held about an Instagram user.
+    Privacy {
+        #[command(subcommand)]
+        command: privacy::PrivacyCommand,
+    },
     /// Benchmarks that ship with the product.
     Bench {
         #[command(subcommand)]
@@ -70,6 +82,8 @@ pub async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         }
         Command::Import(args) => import::run(args, config).await,
         Command::Jobs { command } => jobs::run(command, config).await,
+        Command::Privacy { command } => privacy::run(command, config).await,
+        Command::User { command } => user::run(command, config).await,
         Command::Bench { command } => bench::run(command, config).await,
     }
 }

@@ -49,6 +49,17 @@ diesel::table! {
 }
 
 diesel::table! {
+    audit_log (id) {
+        id -> Int8,
+        at -> Timestamptz,
+        actor -> Text,
+        action -> Text,
+        subject_hash -> Nullable<Bytea>,
+        details -> Jsonb,
+    }
+}
+
+diesel::table! {
     classifications (id) {
         id -> Int8,
         content_sha256 -> Bytea,
@@ -189,6 +200,14 @@ diesel::table! {
 }
 
 diesel::table! {
+    suppressions (kind, key_hash) {
+        kind -> Text,
+        key_hash -> Bytea,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     tracked_account_posts (tracked_account_id, post_id) {
         tracked_account_id -> Int8,
         post_id -> Int8,
@@ -237,6 +256,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     analyses,
     api_keys,
     apify_runs,
+    audit_log,
     classifications,
     comments,
     cron_ticks,
@@ -246,6 +266,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     posts,
     profile_pictures,
     queue_probes,
+    suppressions,
     tracked_account_posts,
     tracked_accounts,
     users,

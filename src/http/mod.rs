@@ -4,6 +4,7 @@
 //! Owns: routing and the HTTP edge. Uses: `app::AppState`, domain modules.
 
 mod accounts;
+mod admin;
 mod analyses;
 pub mod auth;
 pub mod error;
@@ -57,7 +58,9 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
             .service(analyses::start)
             .service(analyses::list)
             .service(analyses::get)
-            .service(analyses::cancel),
+            .service(analyses::cancel)
+            .service(admin::erase_person)
+            .service(admin::export_person),
     );
 }
 

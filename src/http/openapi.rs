@@ -5,7 +5,7 @@ use actix_web::{HttpResponse, get};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{accounts, analyses, auth};
+use super::{accounts, admin, analyses, auth};
 
 struct BearerAuth;
 
@@ -25,9 +25,10 @@ impl Modify for BearerAuth {
         auth::register, auth::login, auth::refresh, auth::create_api_key, auth::list_api_keys, auth::revoke_api_key,
         accounts::create, accounts::list, accounts::get, accounts::update, accounts::remove,
         analyses::start, analyses::list, analyses::get, analyses::cancel,
+        admin::erase_person, admin::export_person,
     ),
     modifiers(&BearerAuth),
-    tags((name = "auth"), (name = "accounts"), (name = "analyses"), (name = "audience"))
+    tags((name = "auth"), (name = "accounts"), (name = "analyses"), (name = "audience"), (name = "admin"))
 )]
 pub struct ApiDoc;
 

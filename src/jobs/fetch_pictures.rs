@@ -34,7 +34,8 @@ impl Job for FetchPictures {
             &env.clients.pictures,
             &env.config.settings.pictures,
             account.id,
-            |r| {
+            env.config.settings.privacy.classify_private_accounts,
+            |r: fetch::FetchReport| {
                 let pool = pool.clone();
                 async move {
                     let counts = json!({

@@ -7,6 +7,7 @@ pub mod fetch_pictures;
 pub mod pipeline;
 pub mod probe;
 pub mod prune;
+pub mod purge;
 pub mod scrape;
 
 use std::sync::Arc;
@@ -15,6 +16,7 @@ use crate::clients::apify::{ApifyClient, ApifyError};
 use crate::clients::pictures::PictureClient;
 use crate::config::Config;
 use crate::db::DbPool;
+use crate::privacy::PrivacyKey;
 use crate::queue::{Job, NewJob, Registry};
 use crate::schedule::Schedule;
 
@@ -24,6 +26,7 @@ pub struct JobEnv {
     pub pool: DbPool,
     pub config: Arc<Config>,
     pub clients: Arc<Clients>,
+    pub privacy: PrivacyKey,
 }
 
 /// Outbound clients. Apify is absent without a token: scrape jobs then fail with a message
@@ -58,6 +61,7 @@ pub fn register_all(registry: &mut Registry, env: &JobEnv) {
     registry
         .register::<probe::QueueProbe>(env.clone())
         .register::<prune::PruneJobs>(env.clone())
+        .register::<purge::PurgeRetention>(env.clone())
         .register::<scrape::ScrapePosts>(env.clone())
         .register::<scrape::ScrapeComments>(env.clone())
         .register::<scrape::ScrapeProfiles>(env.clone())
@@ -68,11 +72,18 @@ pub fn register_all(registry: &mut Registry, env: &JobEnv) {
 #[must_use]
 pub fn schedules(config: &Config) -> Vec<Schedule> {
     let max_attempts = config.settings.queue.default_max_attempts;
-    vec![Schedule {
-        name: "prune_jobs",
-        expression: config.settings.schedule.prune_jobs.clone(),
-        job: Arc::new(move || Ok(NewJob::new(&prune::PruneJobs {}, max_attempts)?)),
-    }]
+    vec![
+        Schedule {
+            name: "prune_jobs",
+            expression: config.settings.schedule.prune_jobs.clone(),
+            job: Arc::new(move || Ok(NewJob::new(&prune::PruneJobs {}, max_attempts)?)),
+        },
+        Schedule {
+            name: "purge_retention",
+            expression: config.settings.schedule.purge_retention.clone(),
+            job: Arc::new(move || Ok(NewJob::new(&purge::PurgeRetention {}, max_attempts)?)),
+        },
+    ]
 }
 
 /// A `NewJob` for `job` with this configuration's default attempts.

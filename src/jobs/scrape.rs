@@ -36,6 +36,7 @@ fn scraper(env: &JobEnv) -> Result<Scraper<'_>, ScrapeError> {
         pool: &env.pool,
         apify: env.clients.apify()?,
         settings: &env.config.settings.apify,
+        privacy: &env.privacy,
         cancel: CancellationToken::new(),
     })
 }

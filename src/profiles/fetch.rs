@@ -55,6 +55,7 @@ pub async fn fetch_account_pictures<F, Fut>(
     client: &PictureClient,
     settings: &PictureSettings,
     account_id: i64,
+    include_private: bool,
     mut on_batch: F,
 ) -> Result<FetchReport, FetchStageError>
 where
@@ -63,7 +64,7 @@ where
 {
     let mut report = FetchReport::default();
     loop {
-        let pending = due_pictures(pool, account_id, settings.max_attempts).await?;
+        let pending = due_pictures(pool, account_id, settings.max_attempts, include_private).await?;
         if pending.is_empty() {
             return Ok(report);
         }
@@ -93,10 +94,12 @@ where
 }
 
 /// The current picture of each commenter of the account, if it is still to be fetched.
+/// Private accounts' pictures are left alone unless `include_private`.
 async fn due_pictures(
     pool: &DbPool,
     account_id: i64,
     max_attempts: i32,
+    include_private: bool,
 ) -> Result<Vec<Pending>, FetchStageError> {
     let mut conn = pool.get().await?;
     Ok(diesel::sql_query(
@@ -104,6 +107,7 @@ async fn due_pictures(
             SELECT DISTINCT ON (pp.ig_profile_id) pp.id, pp.source_url, pp.url_expires_at, pp.fetch_status,
                    pp.fetch_attempts
             FROM profile_pictures pp
+            JOIN ig_profiles pr ON pr.id = pp.ig_profile_id AND ($4 OR pr.is_private IS NOT TRUE)
             WHERE pp.ig_profile_id IN (
                 SELECT c.ig_profile_id FROM comments c
                 JOIN tracked_account_posts tap ON tap.post_id = c.post_id
@@ -116,6 +120,7 @@ async fn due_pictures(
     .bind::<BigInt, _>(account_id)
     .bind::<Integer, _>(max_attempts)
     .bind::<BigInt, _>(BATCH)
+    .bind::<diesel::sql_types::Bool, _>(include_private)
     .load(&mut conn)
     .await?)
 }

@@ -11,6 +11,7 @@ use super::export::{self, ExportError, Format};
 use super::items::{self, Records, Rejection};
 use super::store::{self, StoreStats};
 use crate::accounts::{self, TrackedAccount};
+use crate::privacy::{self, PrivacyKey};
 
 /// One item not used, and why.
 #[derive(Debug, Clone, Serialize)]
@@ -80,6 +81,7 @@ pub fn parse_file(
 /// Unreadable file, not an export, or a database failure (then nothing of the file is kept).
 pub async fn import_file(
     conn: &mut AsyncPgConnection,
+    privacy: &PrivacyKey,
     account: &TrackedAccount,
     file: &Path,
 ) -> Result<FileReport, ImportError> {
@@ -101,8 +103,11 @@ pub async fn import_file(
                 )
                 .await?;
             }
-            let records = without_account_itself(records, &handle);
-            store::store_records(conn, Some(account_id), &records).await
+            let mut records = without_account_itself(records, &handle);
+            let suppressed = privacy::drop_suppressed(conn, privacy, &mut records).await?;
+            let mut stats = store::store_records(conn, Some(account_id), &records).await?;
+            stats.suppressed = suppressed;
+            Ok(stats)
         })
         .await
         .map_err(|source| ImportError::Database { file: file.to_owned(), source })?;

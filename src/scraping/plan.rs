@@ -14,12 +14,14 @@ use crate::analyses;
 use crate::clients::apify::ApifyClient;
 use crate::config::ApifySettings;
 use crate::db::DbPool;
+use crate::privacy::PrivacyKey;
 
 /// What a stage needs.
 pub struct Scraper<'a> {
     pub pool: &'a DbPool,
     pub apify: &'a ApifyClient,
     pub settings: &'a ApifySettings,
+    pub privacy: &'a PrivacyKey,
     pub cancel: CancellationToken,
 }
 
@@ -54,7 +56,7 @@ impl Scraper<'_> {
             max_charge_usd: self.settings.max_charge_usd_per_run,
             account_id: Some(account.id),
         };
-        let outcome = runs::run_and_store(self.pool, self.apify, &plan, &self.cancel).await?;
+        let outcome = runs::run_and_store(self.pool, self.apify, self.privacy, &plan, &self.cancel).await?;
         self.count(analysis_id, &outcome).await?;
         Ok(outcome)
     }
@@ -140,7 +142,8 @@ impl Scraper<'_> {
                 max_charge_usd: self.settings.max_charge_usd_per_run,
                 account_id: Some(account.id),
             };
-            let outcome = runs::run_and_store(self.pool, self.apify, &plan, &self.cancel).await?;
+            let outcome =
+                runs::run_and_store(self.pool, self.apify, self.privacy, &plan, &self.cancel).await?;
             let counts: Vec<i32> = chunk.iter().map(|d| d.comments_count.unwrap_or(0)).collect();
             diesel::sql_query(
                 "UPDATE posts p SET comments_scraped_count = c.n, comments_scraped_at = now()
@@ -198,7 +201,8 @@ impl Scraper<'_> {
                 max_charge_usd: self.settings.max_charge_usd_per_run,
                 account_id: None,
             };
-            outcomes.push(runs::run_and_store(self.pool, self.apify, &plan, &self.cancel).await?);
+            outcomes
+                .push(runs::run_and_store(self.pool, self.apify, self.privacy, &plan, &self.cancel).await?);
         }
         Ok(outcomes)
     }
@@ -214,6 +218,7 @@ impl Scraper<'_> {
                 ("comments_stored", s.comments_new as i64),
                 ("commenters_new", s.commenters_new as i64),
                 ("items_rejected", outcome.rejected as i64),
+                ("items_suppressed", s.suppressed as i64),
             ],
         )
         .await?;

@@ -13,6 +13,7 @@ use super::items::{self, Records};
 use super::store::{self, StoreStats};
 use crate::clients::apify::{ApifyClient, ApifyError, RunRequest};
 use crate::db::DbPool;
+use crate::privacy::PrivacyKey;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ScrapeError {
@@ -72,6 +73,7 @@ struct RunRow {
 pub async fn run_and_store(
     pool: &DbPool,
     apify: &ApifyClient,
+    privacy: &PrivacyKey,
     plan: &RunPlan<'_>,
     cancel: &CancellationToken,
 ) -> Result<RunOutcome, ScrapeError> {
@@ -138,7 +140,9 @@ pub async fn run_and_store(
     let items = all.len();
     let stats = conn
         .transaction::<_, diesel::result::Error, _>(async |conn| {
-            let stats = store::store_records(conn, account_id, &records).await?;
+            let suppressed = crate::privacy::drop_suppressed(conn, privacy, &mut records).await?;
+            let mut stats = store::store_records(conn, account_id, &records).await?;
+            stats.suppressed = suppressed;
             diesel::sql_query(
                 "UPDATE apify_runs SET status = 'stored', items_stored = $3, usage_usd = $4, error = NULL,
                         finished_at = now()

@@ -23,6 +23,8 @@ pub struct StoreStats {
     pub commenters_new: usize,
     pub commenters_seen_before: usize,
     pub pictures_new: usize,
+    /// Items about people who asked to be erased, dropped before storage.
+    pub suppressed: usize,
 }
 
 impl std::ops::AddAssign for StoreStats {
@@ -34,6 +36,7 @@ impl std::ops::AddAssign for StoreStats {
         self.commenters_new += o.commenters_new;
         self.commenters_seen_before += o.commenters_seen_before;
         self.pictures_new += o.pictures_new;
+        self.suppressed += o.suppressed;
     }
 }
 

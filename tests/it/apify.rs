@@ -128,6 +128,7 @@ async fn scrape_posts(state: &AppState, account: &TrackedAccount) -> (i64, Resul
         pool: &state.pool,
         apify: state.clients.apify().expect("token"),
         settings: &state.config.settings.apify,
+        privacy: &state.privacy,
         cancel: CancellationToken::new(),
     };
     (analysis.id, scraper.scrape_posts(analysis.id, account).await.map(|_| ()))
@@ -185,6 +186,7 @@ async fn a_malformed_dataset_page_stores_nothing_and_the_retry_reads_the_same_ru
         pool: &state.pool,
         apify: state.clients.apify().expect("token"),
         settings: &state.config.settings.apify,
+        privacy: &state.privacy,
         cancel: CancellationToken::new(),
     };
     scraper.scrape_posts(analysis_id, &account).await.expect("retry");

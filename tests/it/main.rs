@@ -12,6 +12,7 @@ mod helpers;
 mod http;
 mod ingest;
 mod pictures;
+mod privacy;
 mod processes;
 mod queue;
 mod scrape;

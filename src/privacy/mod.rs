@@ -1,0 +1,183 @@
+//! Privacy by construction: keyed pseudonyms of commenters, erasure that sticks (a suppression
+//! list checked before anything is stored), access requests, retention, and the audit log.
+//!
+//! Owns: `suppressions`, `audit_log`; erasure and purge of commenter data.
+//! Uses: `db`, `scraping::items`.
+
+pub mod erase;
+pub mod retention;
+
+use std::collections::HashSet;
+
+use diesel::QueryResult;
+use diesel::QueryableByName;
+use diesel::sql_types::{Array, Bytea, Jsonb, Nullable, Text};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use hmac::{Hmac, KeyInit, Mac};
+use secrecy::{ExposeSecret, SecretString};
+use sha2::Sha256;
+
+use crate::scraping::items::Records;
+
+/// Used only in dev mode when `AUDIENCELENS_PRIVACY_KEY` is unset, so suppressions survive
+/// restarts; production refuses to start without a real key.
+const DEV_KEY: &str = "audiencelens-dev-privacy-key-not-for-production";
+
+/// The keyed hash behind pseudonyms and the suppression list. Without the key, a pseudonym
+/// cannot be turned back into a handle, nor a handle tested against the list.
+#[derive(Clone)]
+pub struct PrivacyKey(SecretString);
+
+impl std::fmt::Debug for PrivacyKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PrivacyKey(..)")
+    }
+}
+
+impl PrivacyKey {
+    #[must_use]
+    pub fn new(secret: Option<&SecretString>) -> Self {
+        Self(secret.cloned().unwrap_or_else(|| SecretString::from(DEV_KEY)))
+    }
+
+    fn mac(&self, kind: &str, value: &str) -> [u8; 32] {
+        // HMAC accepts keys of any length, so this cannot fail.
+        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(self.0.expose_secret().as_bytes())
+            .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
+        mac.update(kind.as_bytes());
+        mac.update(b"\0");
+        mac.update(value.trim().to_ascii_lowercase().trim_start_matches('@').as_bytes());
+        mac.finalize().into_bytes().into()
+    }
+
+    #[must_use]
+    pub fn username_hash(&self, username: &str) -> [u8; 32] {
+        self.mac("username", username)
+    }
+
+    #[must_use]
+    pub fn user_id_hash(&self, id: &str) -> [u8; 32] {
+        self.mac("user_id", id)
+    }
+
+    /// A stable pseudonym for exports: `p_` and 16 hex digits of the keyed hash.
+    #[must_use]
+    pub fn pseudonym(&self, username: &str) -> String {
+        format!("p_{}", hex::encode(&self.username_hash(username)[..8]))
+    }
+}
+
+/// Adds a person to the suppression list (by username, and by id when known).
+pub async fn suppress(
+    conn: &mut AsyncPgConnection,
+    key: &PrivacyKey,
+    username: &str,
+    user_ids: &[String],
+) -> QueryResult<()> {
+    let mut kinds = vec!["username"];
+    let mut hashes = vec![key.username_hash(username).to_vec()];
+    for id in user_ids {
+        kinds.push("user_id");
+        hashes.push(key.user_id_hash(id).to_vec());
+    }
+    diesel::sql_query(
+        "INSERT INTO suppressions (kind, key_hash) SELECT * FROM unnest($1::text[], $2::bytea[]) ON CONFLICT DO NOTHING",
+    )
+    .bind::<Array<Text>, _>(&kinds)
+    .bind::<Array<Bytea>, _>(&hashes)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Removes every item by or about a suppressed person from `records`; returns how many
+/// comments and profiles were dropped.
+pub async fn drop_suppressed(
+    conn: &mut AsyncPgConnection,
+    key: &PrivacyKey,
+    records: &mut Records,
+) -> QueryResult<usize> {
+    #[derive(QueryableByName)]
+    struct Hit {
+        #[diesel(sql_type = Bytea)]
+        key_hash: Vec<u8>,
+    }
+    let people = records.comments.iter().map(|c| &c.author).chain(records.profiles.iter());
+    let mut candidates: Vec<Vec<u8>> = Vec::new();
+    for p in people {
+        candidates.push(key.username_hash(&p.username).to_vec());
+        if let Some(id) = &p.ig_user_id {
+            candidates.push(key.user_id_hash(id).to_vec());
+        }
+    }
+    if candidates.is_empty() {
+        return Ok(0);
+    }
+    let hits: Vec<Hit> = diesel::sql_query("SELECT key_hash FROM suppressions WHERE key_hash = ANY($1)")
+        .bind::<Array<Bytea>, _>(&candidates)
+        .load(conn)
+        .await?;
+    if hits.is_empty() {
+        return Ok(0);
+    }
+    let hits: HashSet<Vec<u8>> = hits.into_iter().map(|h| h.key_hash).collect();
+    let suppressed = |p: &crate::scraping::items::ProfileRecord| {
+        hits.contains(key.username_hash(&p.username).as_slice())
+            || p.ig_user_id.as_deref().is_some_and(|id| hits.contains(key.user_id_hash(id).as_slice()))
+    };
+    let before = records.comments.len() + records.profiles.len();
+    records.comments.retain(|c| !suppressed(&c.author));
+    records.profiles.retain(|p| !suppressed(p));
+    Ok(before - records.comments.len() - records.profiles.len())
+}
+
+/// What an audit entry records.
+#[derive(Debug, Clone, Copy)]
+pub enum AuditAction {
+    Erase,
+    AccessExport,
+    AudienceExport,
+}
+
+impl AuditAction {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Erase => "erase",
+            Self::AccessExport => "access_export",
+            Self::AudienceExport => "audience_export",
+        }
+    }
+}
+
+/// Records who did what to whose data (the person only as a keyed hash).
+pub async fn audit(
+    conn: &mut AsyncPgConnection,
+    actor: &str,
+    action: AuditAction,
+    subject_hash: Option<&[u8]>,
+    details: &serde_json::Value,
+) -> QueryResult<()> {
+    diesel::sql_query("INSERT INTO audit_log (actor, action, subject_hash, details) VALUES ($1, $2, $3, $4)")
+        .bind::<Text, _>(actor)
+        .bind::<Text, _>(action.as_str())
+        .bind::<Nullable<Bytea>, _>(subject_hash)
+        .bind::<Jsonb, _>(details)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pseudonyms_are_keyed_and_case_insensitive() {
+        let a = PrivacyKey::new(Some(&SecretString::from("one key of sufficient length here")));
+        let b = PrivacyKey::new(Some(&SecretString::from("another key of sufficient length!")));
+        assert_eq!(a.pseudonym("Quiet.Harbor"), a.pseudonym("@quiet.harbor"));
+        assert_ne!(a.pseudonym("quiet.harbor"), b.pseudonym("quiet.harbor"));
+        assert_ne!(a.username_hash("123"), a.user_id_hash("123"), "kinds are separated");
+        assert!(a.pseudonym("x").starts_with("p_") && a.pseudonym("x").len() == 18);
+    }
+}
