@@ -30,6 +30,8 @@ pub enum Mode {
 #[derive(Clone)]
 pub struct AppState {
     pub pool: DbPool,
+    /// For read-only endpoints: the replica when configured, else the primary.
+    pub read_pool: DbPool,
     pub config: Arc<Config>,
     pub metrics: Arc<Metrics>,
     pub clients: Arc<jobs::Clients>,
@@ -49,6 +51,10 @@ impl AppState {
             db.pool_size,
             std::time::Duration::from_secs(db.connect_timeout_secs),
         )?;
+        let read_pool = match config.replica_url() {
+            Some(url) => db::connect_pool(&url, db.pool_size, std::time::Duration::from_secs(db.connect_timeout_secs))?,
+            None => pool.clone(),
+        };
         let clients = Arc::new(jobs::Clients::build(&config)?);
         let secret = config.secrets.jwt_secret.clone().unwrap_or_else(|| {
             // Dev mode only (production refuses to start without one): tokens die with the process.
@@ -63,6 +69,7 @@ impl AppState {
         let privacy = PrivacyKey::new(config.secrets.privacy_key.as_ref());
         Ok(Self {
             pool,
+            read_pool,
             config: Arc::new(config),
             metrics: Arc::new(Metrics::new()),
             clients,

@@ -138,6 +138,7 @@ pub struct AuthSettings {
 #[serde(deny_unknown_fields)]
 pub struct DatabaseSettings {
     pub url: String,
+    pub replica_url: String,
     pub pool_size: usize,
     pub connect_timeout_secs: u64,
     pub migrate_on_start: bool,
@@ -184,6 +185,7 @@ impl QueueSettings {
 pub struct ScheduleSettings {
     pub prune_jobs: String,
     pub purge_retention: String,
+    pub reanalyze_due: String,
 }
 
 /// Secrets, read from the environment only.
@@ -286,6 +288,13 @@ impl Config {
                 format!("must not contain a password: set {DATABASE_PASSWORD_VAR} instead"),
             ));
         }
+        if !s.database.replica_url.trim().is_empty() {
+            let replica = reqwest::Url::parse(s.database.replica_url.trim())
+                .map_err(|e| invalid("database.replica_url", format!("is not a URL: {e}")))?;
+            if replica.password().is_some() {
+                return Err(invalid("database.replica_url", "must not contain a password"));
+            }
+        }
         let positive = [
             ("database.pool_size", s.database.pool_size as u64),
             ("database.connect_timeout_secs", s.database.connect_timeout_secs),
@@ -341,6 +350,8 @@ impl Config {
             .map_err(|problem| invalid("schedule.prune_jobs", problem))?;
         crate::schedule::validate_expression("schedule.purge_retention", &s.schedule.purge_retention)
             .map_err(|problem| invalid("schedule.purge_retention", problem))?;
+        crate::schedule::validate_expression("schedule.reanalyze_due", &s.schedule.reanalyze_due)
+            .map_err(|problem| invalid("schedule.reanalyze_due", problem))?;
         if s.privacy.retention_days == 0 {
             return Err(invalid("privacy.retention_days", "must be at least 1"));
         }
@@ -387,6 +398,13 @@ impl Config {
     #[must_use]
     pub fn database_url(&self) -> SecretString {
         database_url_with_password(&self.settings.database.url, self.secrets.database_password.as_ref())
+    }
+
+    /// The read replica's URL, when one is configured.
+    #[must_use]
+    pub fn replica_url(&self) -> Option<SecretString> {
+        let url = self.settings.database.replica_url.trim();
+        (!url.is_empty()).then(|| database_url_with_password(url, self.secrets.database_password.as_ref()))
     }
 }
 

@@ -8,6 +8,7 @@ pub mod pipeline;
 pub mod probe;
 pub mod prune;
 pub mod purge;
+pub mod reanalyze;
 pub mod scrape;
 
 use std::sync::Arc;
@@ -62,6 +63,7 @@ pub fn register_all(registry: &mut Registry, env: &JobEnv) {
         .register::<probe::QueueProbe>(env.clone())
         .register::<prune::PruneJobs>(env.clone())
         .register::<purge::PurgeRetention>(env.clone())
+        .register::<reanalyze::ReanalyzeDue>(env.clone())
         .register::<scrape::ScrapePosts>(env.clone())
         .register::<scrape::ScrapeComments>(env.clone())
         .register::<scrape::ScrapeProfiles>(env.clone())
@@ -77,6 +79,11 @@ pub fn schedules(config: &Config) -> Vec<Schedule> {
             name: "prune_jobs",
             expression: config.settings.schedule.prune_jobs.clone(),
             job: Arc::new(move || Ok(NewJob::new(&prune::PruneJobs {}, max_attempts)?)),
+        },
+        Schedule {
+            name: "reanalyze_due",
+            expression: config.settings.schedule.reanalyze_due.clone(),
+            job: Arc::new(move || Ok(NewJob::new(&reanalyze::ReanalyzeDue {}, max_attempts)?)),
         },
         Schedule {
             name: "purge_retention",

@@ -1,0 +1,52 @@
+//! `reanalyze_due` (cron): starts an analysis of every tracked account whose schedule says it is
+//! due (daily or weekly since its last completed analysis) and that has none running.
+
+use std::time::Duration;
+
+use diesel::sql_types::BigInt;
+use diesel::QueryableByName;
+use diesel_async::RunQueryDsl;
+use serde::{Deserialize, Serialize};
+
+use super::JobEnv;
+use super::pipeline;
+use crate::accounts;
+use crate::queue::{Job, JobContext, JobError};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ReanalyzeDue {}
+
+impl Job for ReanalyzeDue {
+    const KIND: &'static str = "reanalyze_due";
+    const QUEUE: &'static str = "maintenance";
+    const TIMEOUT: Option<Duration> = Some(Duration::from_mins(10));
+    type Context = JobEnv;
+
+    async fn run(self, env: JobEnv, _job: JobContext) -> Result<(), JobError> {
+        #[derive(QueryableByName)]
+        struct Due {
+            #[diesel(sql_type = BigInt)]
+            id: i64,
+        }
+        let mut conn = env.pool.get().await?;
+        let due: Vec<Due> = diesel::sql_query(
+            "SELECT t.id FROM tracked_accounts t
+             WHERE ((t.schedule = 'daily' AND coalesce(t.last_analyzed_at, '-infinity') < now() - interval '1 day')
+                 OR (t.schedule = 'weekly' AND coalesce(t.last_analyzed_at, '-infinity') < now() - interval '7 days'))
+               AND NOT EXISTS (SELECT 1 FROM analyses a WHERE a.tracked_account_id = t.id AND a.status IN ('queued', 'running'))
+             ORDER BY t.id",
+        )
+        .load(&mut conn)
+        .await?;
+        let mut started = 0;
+        for d in due {
+            let account = accounts::get_account(&mut conn, d.id).await?;
+            pipeline::start_analysis(&mut conn, &env.config, &account, "local").await?;
+            started += 1;
+        }
+        if started > 0 {
+            tracing::info!(started, "scheduled analyses started");
+        }
+        Ok(())
+    }
+}
