@@ -60,29 +60,33 @@ pub fn chip_geometry(keypoints: &[[f64; 2]; KEYPOINTS], size: u32) -> ChipGeomet
 #[must_use]
 #[expect(clippy::many_single_char_names, reason = "the symbols of the formula above")]
 pub fn extract_chip(rgb: &RgbImage, geometry: &ChipGeometry, size: u32) -> RgbImage {
-    let (w, h) = (rgb.width(), rgb.height());
-    let (wmax, hmax) = (f64::from(w - 1), f64::from(h - 1));
+    let (w, h) = (rgb.width() as usize, rgb.height() as usize);
+    let (wmax, hmax) = ((w - 1) as f64, (h - 1) as f64);
+    let data = rgb.as_raw();
     let s = f64::from(size);
-    let offset = |i: u32| (f64::from(i) / (s - 1.0) - 0.5) * s;
+    let offsets: Vec<f64> = (0..size).map(|i| (f64::from(i) / (s - 1.0) - 0.5) * s).collect();
     let ChipGeometry { centre: [cx, cy], a, b } = *geometry;
-    RgbImage::from_fn(size, size, |c, r| {
-        let (u, v) = (offset(c), offset(r));
-        let x = cx + u * a - v * b;
-        let y = cy + u * b + v * a;
-        if !(x >= 0.0 && y >= 0.0 && x <= wmax && y <= hmax) {
-            return Rgb([0, 0, 0]);
+    let mut out = vec![0_u8; (size * size * 3) as usize];
+    for (row, &v) in out.chunks_exact_mut(size as usize * 3).zip(&offsets) {
+        for (px, &u) in row.chunks_exact_mut(3).zip(&offsets) {
+            let x = cx + u * a - v * b;
+            let y = cy + u * b + v * a;
+            if !(x >= 0.0 && y >= 0.0 && x <= wmax && y <= hmax) {
+                continue;
+            }
+            let (x0, y0) = (x as usize, y as usize);
+            let (x1, y1) = ((x0 + 1).min(w - 1), (y0 + 1).min(h - 1));
+            let (fx, fy) = (x - x0 as f64, y - y0 as f64);
+            let at = |xx: usize, yy: usize| (yy * w + xx) * 3;
+            let (p00, p01, p10, p11) = (at(x0, y0), at(x1, y0), at(x0, y1), at(x1, y1));
+            for k in 0..3 {
+                let top = f64::from(data[p00 + k]) * (1.0 - fx) + f64::from(data[p01 + k]) * fx;
+                let bottom = f64::from(data[p10 + k]) * (1.0 - fx) + f64::from(data[p11 + k]) * fx;
+                px[k] = (top * (1.0 - fy) + bottom * fy) as u8;
+            }
         }
-        let (x0, y0) = (x.floor() as u32, y.floor() as u32);
-        let (x1, y1) = ((x0 + 1).min(w - 1), (y0 + 1).min(h - 1));
-        let (fx, fy) = (x - f64::from(x0), y - f64::from(y0));
-        let (p00, p01) = (rgb.get_pixel(x0, y0).0, rgb.get_pixel(x1, y0).0);
-        let (p10, p11) = (rgb.get_pixel(x0, y1).0, rgb.get_pixel(x1, y1).0);
-        Rgb(std::array::from_fn(|k| {
-            let top = f64::from(p00[k]) * (1.0 - fx) + f64::from(p01[k]) * fx;
-            let bottom = f64::from(p10[k]) * (1.0 - fx) + f64::from(p11[k]) * fx;
-            (top * (1.0 - fy) + bottom * fy) as u8
-        }))
-    })
+    }
+    RgbImage::from_raw(size, size, out).unwrap_or_else(|| unreachable!("buffer sized size x size x 3"))
 }
 
 /// The half-size chip: each pixel the rounded mean of a 2x2 block.

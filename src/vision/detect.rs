@@ -5,12 +5,12 @@
 //! Owns: the detector's input and output formats. Uses: `boxes`, an `ort` session.
 
 use image::RgbImage;
-use image::imageops::{self, FilterType};
 use ort::session::Session;
 use ort::value::TensorRef;
 
 use super::boxes::{Detection, KEYPOINTS, weighted_nms};
 use super::error::PictureError;
+use super::resample;
 
 /// Anchors per model: a 16x16 grid with 2 per cell, then an 8x8 grid with 6 per cell.
 pub const ANCHORS: usize = 896;
@@ -64,22 +64,18 @@ impl BlazeFace {
         let scale = f64::from(n) / side;
         let iw = ((w * scale).round() as u32).clamp(1, n);
         let ih = ((h * scale).round() as u32).clamp(1, n);
-        let mut resized = if (iw, ih) == rgb.dimensions() {
-            rgb.clone()
-        } else {
-            imageops::resize(rgb, iw, ih, FilterType::Triangle)
-        };
-        if mirror {
-            imageops::flip_horizontal_in_place(&mut resized);
-        }
+        let resized = if (iw, ih) == rgb.dimensions() { rgb.clone() } else { resample::resize(rgb, iw, ih) };
         let (ox, oy) = ((n - iw) / 2, (n - ih) / 2);
-        let n = n as usize;
+        let (n, iw) = (n as usize, iw as usize);
         let mut tensor = vec![-1.0_f32; n * n * 3];
-        for (y, row) in resized.rows().enumerate() {
+        for (y, row) in resized.as_raw().chunks_exact(iw * 3).enumerate() {
             let start = ((y + oy as usize) * n + ox as usize) * 3;
-            for (x, p) in row.enumerate() {
+            let line = &mut tensor[start..start + iw * 3];
+            for (x, p) in row.chunks_exact(3).enumerate() {
+                // The mirrored picture is the same resize read right to left.
+                let at = if mirror { (iw - 1 - x) * 3 } else { x * 3 };
                 for c in 0..3 {
-                    tensor[start + x * 3 + c] = f32::from(p.0[c]) / 127.5 - 1.0;
+                    line[at + c] = f32::from(p[c]) / 127.5 - 1.0;
                 }
             }
         }
