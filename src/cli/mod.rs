@@ -2,6 +2,8 @@
 //!
 //! Owns: what each subcommand does. Uses: `app` for the roles, domain modules for the rest.
 
+mod calibrate;
+mod classify;
 mod jobs;
 
 use std::path::PathBuf;
@@ -42,6 +44,10 @@ pub enum Command {
         #[command(subcommand)]
         command: jobs::JobsCommand,
     },
+    /// Classify profile pictures with the local classifier: one JSON line per picture.
+    Classify(classify::ClassifyArgs),
+    /// Measure the classifier's errors on a labelled set and write a calibration file.
+    Calibrate(calibrate::CalibrateArgs),
     /// Benchmarks that ship with the product.
     Bench {
         #[command(subcommand)]
@@ -66,6 +72,8 @@ pub async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Jobs { command } => jobs::run(command, config).await,
+        Command::Classify(args) => classify::run(args, config).await,
+        Command::Calibrate(args) => calibrate::run(args, config).await,
         Command::Bench { command } => bench::run(command, config).await,
     }
 }

@@ -76,6 +76,8 @@ pub fn sniff(bytes: &[u8]) -> Result<PictureFormat, PictureError> {
         "TIFF"
     } else if bytes.get(4..8) == Some(b"ftyp".as_slice()) {
         "HEIF/AVIF"
+    } else if starts(b"version https://git-lfs") {
+        "Git LFS pointer (text, not the picture)"
     } else if looks_like_markup(bytes) {
         "HTML/XML text"
     } else {

@@ -69,7 +69,11 @@ fn empty_input_is_refused() {
 
 #[test]
 fn other_formats_are_refused_by_name() {
-    let cases: [(&[u8], &str); 5] = [
+    let cases: [(&[u8], &str); 6] = [
+        (
+            b"version https://git-lfs.github.com/spec/v1\noid sha256:00\n",
+            "Git LFS pointer (text, not the picture)",
+        ),
         (b"GIF89a\x01\x00\x01\x00\x80\x00\x00", "GIF"),
         (b"  <!DOCTYPE html><html><body>Not found</body></html>", "HTML/XML text"),
         (b"BM\x3a\x00\x00\x00", "BMP"),

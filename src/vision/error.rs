@@ -26,6 +26,8 @@ pub enum VisionError {
 /// or broken input, never a panic.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PictureError {
+    #[error("cannot read the file: {0}")]
+    Unreadable(String),
     #[error("empty file")]
     Empty,
     #[error("unsupported format: {0} (JPEG, PNG and WebP are supported)")]
@@ -49,6 +51,7 @@ impl PictureError {
     #[must_use]
     pub fn code(&self) -> &'static str {
         match self {
+            Self::Unreadable(_) => "unreadable",
             Self::Empty => "empty",
             Self::Unsupported(_) => "unsupported_format",
             Self::TooManyBytes { .. } => "too_many_bytes",

@@ -28,21 +28,26 @@ pub mod batch;
 pub mod boxes;
 pub mod calibration;
 pub mod cascade;
+pub mod dataset;
 pub mod decode;
 pub mod detect;
 pub mod error;
 pub mod estimate;
+pub mod files;
 #[cfg(test)]
 mod golden_tests;
 pub mod labels;
 pub mod nets;
+mod pipeline;
 mod pool;
+pub mod resample;
 pub mod result;
 pub mod runtime;
 mod settings;
 pub mod shares;
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use image::RgbImage;
 
@@ -51,6 +56,7 @@ use self::decode::DecodeLimits;
 use self::detect::BlazeFace;
 pub use self::error::{PictureError, VisionError};
 use self::nets::AgeGenderNets;
+pub use self::pipeline::StageTimes;
 use self::pool::Pool;
 pub use self::result::{
     Abstain, AgeEstimate, Bracket, FaceBox, Gender, GenderEstimate, PictureResult, ProfileType,
@@ -131,8 +137,19 @@ impl Classifier {
     /// Classifies one picture given as file bytes (JPEG, PNG or WebP). Blocking: call it from a
     /// thread of its own, or use [`Classifier::classify_async`].
     pub fn classify(&self, bytes: &[u8]) -> Result<PictureResult, PictureError> {
-        let rgb = decode::decode_rgb(bytes, &self.limits)?;
-        self.classify_rgb(&rgb)
+        self.classify_timed(bytes, &mut StageTimes::default())
+    }
+
+    /// [`Classifier::classify`], adding the time of each stage to `times` (benchmarks).
+    pub fn classify_timed(
+        &self,
+        bytes: &[u8],
+        times: &mut StageTimes,
+    ) -> Result<PictureResult, PictureError> {
+        let started = Instant::now();
+        let rgb = decode::decode_rgb(bytes, &self.limits);
+        times.decode += started.elapsed();
+        self.classify_rgb_timed(&rgb?, times)
     }
 
     /// [`Classifier::classify`] on a blocking thread, off the async runtime.
@@ -145,54 +162,21 @@ impl Classifier {
 
     /// Classifies decoded pixels.
     pub fn classify_rgb(&self, rgb: &RgbImage) -> Result<PictureResult, PictureError> {
-        let mut result = PictureResult {
-            model: self.model.clone(),
-            profile_type: ProfileType::DefaultAvatar,
-            face_count: 0,
-            face: None,
-            gender: None,
-            age: None,
-            abstain: Some(Abstain::DefaultAvatar),
-        };
-        if avatar::is_default_avatar(rgb) {
-            return Ok(result);
-        }
-        self.with_worker(|worker| {
-            let found = worker.detectors.faces(rgb)?;
-            result.profile_type = found.profile_type;
-            result.face_count = u32::try_from(found.faces.len()).unwrap_or(u32::MAX);
-            let Some(main) = found.faces.first() else {
-                result.abstain = Some(Abstain::NoFace);
-                return Ok(result);
-            };
-            result.face = Some(FaceBox { score: round(main.score, 4), bbox: main.bbox.map(|v| round(v, 1)) });
-            if main.width() < f64::from(self.labels.min_face_px) {
-                result.abstain = Some(Abstain::FaceTooSmall);
-                return Ok(result);
-            }
-            result.abstain = None;
-            let chip64 = align::extract_chip(
-                rgb,
-                &align::chip_geometry(&main.keypoints, align::AGE_CHIP),
-                align::AGE_CHIP,
-            );
-            let p_male = worker.nets.p_male(&align::box_half(&chip64))?;
-            result.gender = Some(self.labels.gender(p_male));
-            let probs = worker.nets.age_probabilities(&chip64, self.labels.age_flip)?;
-            let raw = age::expected_age(&probs);
-            let years = age::calibrate(raw);
-            result.age = Some(AgeEstimate {
-                years: round(years, 2),
-                bracket: age::bracket_of(years),
-                brackets: age::bracket_probabilities(&probs),
-                raw_expected: round(raw, 3),
-            });
-            Ok(result)
-        })?
+        self.classify_rgb_timed(rgb, &mut StageTimes::default())
     }
-}
 
-fn round(v: f64, decimals: i32) -> f32 {
-    let scale = 10_f64.powi(decimals);
-    ((v * scale).round() / scale) as f32
+    fn classify_rgb_timed(
+        &self,
+        rgb: &RgbImage,
+        times: &mut StageTimes,
+    ) -> Result<PictureResult, PictureError> {
+        times.pictures += 1;
+        let started = Instant::now();
+        let avatar = avatar::is_default_avatar(rgb);
+        times.avatar += started.elapsed();
+        if avatar {
+            return Ok(pipeline::default_avatar(&self.model));
+        }
+        self.with_worker(|worker| pipeline::classify_faces(worker, rgb, &self.labels, &self.model, times))?
+    }
 }

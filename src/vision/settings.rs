@@ -19,7 +19,7 @@ const DEFAULTS: LabelSettings = LabelSettings {
     gender_uncertain_low: 0.55,
     gender_uncertain_high: 0.82,
     min_face_px: 20.0,
-    age_flip: true,
+    age_flip: false,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -108,8 +108,8 @@ mod tests {
 
     #[test]
     fn tuned_settings_are_recorded_in_the_version() {
-        let tuned = LabelSettings { gender_threshold: 0.65, age_flip: false, ..LabelSettings::default() };
-        assert_eq!(tuned.model_version(), format!("{MODEL_NAME};gender_threshold=0.65;age_flip=false"));
+        let tuned = LabelSettings { gender_threshold: 0.65, age_flip: true, ..LabelSettings::default() };
+        assert_eq!(tuned.model_version(), format!("{MODEL_NAME};gender_threshold=0.65;age_flip=true"));
     }
 
     #[test]
