@@ -1,7 +1,11 @@
 //! Benchmarks that ship in the binary, so anyone can measure on their own machine:
-//! `audiencelens bench queue`. Each creates and drops its own scratch database.
+//! `audiencelens bench queue`, `bench vision`, `bench audience`. Each creates and drops its own scratch database.
 
+mod audience;
 mod queue;
+mod vision;
+mod vision_eval;
+mod vision_prep;
 
 use clap::Subcommand;
 
@@ -11,6 +15,12 @@ use crate::config::Config;
 pub enum BenchCommand {
     /// Queue throughput and pickup latency with no-op jobs, unbatched and batched, side by side.
     Queue(queue::QueueBenchArgs),
+    /// The local classifier: throughput on one thread and all cores, accuracy with labels,
+    /// side by side with the Python reference (--reference).
+    Vision(vision::VisionBenchArgs),
+    /// Corrected audience shares against the truth on random audiences drawn from a labelled
+    /// set, with the calibration cross-validated.
+    Audience(audience::AudienceBenchArgs),
 }
 
 /// Runs a benchmark.
@@ -20,5 +30,11 @@ pub enum BenchCommand {
 pub async fn run(command: BenchCommand, config: Config) -> anyhow::Result<()> {
     match command {
         BenchCommand::Queue(args) => queue::run(args, config).await,
+        BenchCommand::Audience(args) => tokio::task::spawn_blocking(move || audience::run(&args, &config))
+            .await
+            .map_err(anyhow::Error::from)?,
+        BenchCommand::Vision(args) => tokio::task::spawn_blocking(move || vision::run(&args, &config))
+            .await
+            .map_err(anyhow::Error::from)?,
     }
 }
