@@ -19,7 +19,7 @@ use rand::{RngExt, SeedableRng};
 use crate::config::Config;
 use crate::vision::calibration::{Calibration, Dataset};
 use crate::vision::decode::DecodeLimits;
-use crate::vision::estimate::{EstimateOptions, estimate};
+use crate::vision::estimate::{self, EstimateOptions, estimate};
 use crate::vision::labels::{AgeBin, Labelled};
 use crate::vision::{Bracket, Classifier, Gender, PictureResult, batch, dataset};
 
@@ -214,7 +214,12 @@ pub fn run(args: &AudienceBenchArgs, config: &Config) -> anyhow::Result<()> {
         let (raw_classes, corrected_classes) = if x.by_exact {
             (e.age_brackets.raw.clone(), e.age_brackets.corrected.clone())
         } else {
-            (raw_bin_shares(&found, &x.bins, &x.class_names), e.age_bins.clone())
+            let observed = bracket_counts(&found);
+            let bins = calibration.age_bin.as_ref().context("the calibration has no age-bin matrix")?;
+            (
+                raw_bin_shares(&found, &x.bins, &x.class_names),
+                estimate::corrected(&observed, bins, &EstimateOptions::default()),
+            )
         };
         let corrected_classes =
             corrected_classes.context("no corrected age shares (calibration without that matrix)")?;
@@ -252,11 +257,7 @@ fn draw_audience<'a>(pool: &[&'a Item], classes: usize, size: usize, rng: &mut S
 }
 
 /// Raw shares over annotated bins: the predicted ages of counted faces, binned.
-fn raw_bin_shares(
-    results: &[PictureResult],
-    bins: &[AgeBin],
-    names: &[String],
-) -> Vec<crate::vision::estimate::Share> {
+fn raw_bin_shares(results: &[PictureResult], bins: &[AgeBin], names: &[String]) -> Vec<estimate::Share> {
     let ages: Vec<f64> = results
         .iter()
         .filter(|r| r.profile_type == crate::vision::ProfileType::Person)
@@ -268,7 +269,7 @@ fn raw_bin_shares(
         .enumerate()
         .map(|(i, name)| {
             let count = ages.iter().filter(|&&a| nearest_bin(bins, a) == i).count();
-            crate::vision::estimate::Share {
+            estimate::Share {
                 class: name.clone(),
                 count,
                 share: count as f64 / n.max(1.0),
@@ -276,6 +277,19 @@ fn raw_bin_shares(
             }
         })
         .collect()
+}
+
+/// Predicted brackets of the faces the estimate counts (typed person).
+fn bracket_counts(results: &[PictureResult]) -> Vec<f64> {
+    let mut out = vec![0.0; Bracket::ALL.len()];
+    for b in results
+        .iter()
+        .filter(|r| r.profile_type == crate::vision::ProfileType::Person)
+        .filter_map(PictureResult::bracket)
+    {
+        out[b.index()] += 1.0;
+    }
+    out
 }
 
 /// The bin an age falls in; ages between bins go to the lower one, beyond them to the ends.

@@ -17,6 +17,7 @@ use super::vision_prep::{self, ReferenceOptions};
 use crate::config::Config;
 use crate::vision::dataset::{self, Prepared};
 use crate::vision::decode::DecodeLimits;
+use crate::vision::result::FileOutcome;
 use crate::vision::{
     Classifier, LabelSettings, PictureError, PictureResult, ProfileType, StageTimes, batch, labels,
 };
@@ -180,13 +181,7 @@ pub fn run(args: &VisionBenchArgs, config: &Config) -> anyhow::Result<()> {
 fn write_per_image(path: &PathBuf, pictures: &[Prepared], outcomes: &[Outcome]) -> anyhow::Result<()> {
     let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
     for (p, o) in pictures.iter().zip(outcomes) {
-        let line = match o {
-            Ok(r) => serde_json::json!({ "file": p.name, "result": r }),
-            Err(e) => {
-                serde_json::json!({ "file": p.name, "error": { "code": e.code(), "message": e.to_string() } })
-            }
-        };
-        writeln!(out, "{line}")?;
+        writeln!(out, "{}", serde_json::to_string(&FileOutcome::new(&p.name, o))?)?;
     }
     Ok(())
 }

@@ -16,6 +16,7 @@ use serde_json::json;
 use crate::config::Config;
 use crate::vision::calibration::Calibration;
 use crate::vision::estimate::{self, EstimateOptions};
+use crate::vision::result::FileOutcome;
 use crate::vision::{Classifier, PictureError, PictureResult, batch, files};
 
 #[derive(Debug, clap::Args)]
@@ -105,11 +106,9 @@ fn classify_paths(
         |path| classify_file(classifier, path),
         |i, outcome| {
             let file = paths[i].display().to_string();
-            let line = match &outcome {
-                Ok(result) => json!({ "file": file, "result": result }),
-                Err(e) => json!({ "file": file, "error": { "code": e.code(), "message": e.to_string() } }),
-            };
-            if let Err(e) = writeln!(out, "{line}") {
+            let line =
+                serde_json::to_string(&FileOutcome::new(&file, &outcome)).map_err(std::io::Error::from);
+            if let Err(e) = line.and_then(|line| writeln!(out, "{line}")) {
                 write_error.get_or_insert(e);
             }
             match outcome {

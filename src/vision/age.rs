@@ -78,7 +78,9 @@ pub fn bracket_probabilities(probs: &[f32]) -> BracketProbs {
         }
     }
     let total: f64 = out.iter().sum();
-    BracketProbs(out.map(|v| if total > 0.0 { (v / total) as f32 } else { 0.0 }))
+    BracketProbs(
+        out.map(|v| if total > 0.0 { ((v / total * 10_000.0).round() / 10_000.0) as f32 } else { 0.0 }),
+    )
 }
 
 #[cfg(test)]
@@ -108,7 +110,7 @@ mod tests {
         let mut probs = vec![0.0_f32; AGE_CLASSES];
         probs[30] = 1.0;
         let b = bracket_probabilities(&probs);
-        assert!((b.0.iter().sum::<f32>() - 1.0).abs() < 1e-6);
+        assert!((b.0.iter().sum::<f32>() - 1.0).abs() < 1e-3);
         assert!((b.0[Bracket::From25.index()] - 1.0).abs() < 1e-6, "raw 30 -> calibrated 30.5: {b:?}");
         assert_eq!(bracket_of(calibrate(30.0)), Bracket::From25);
         probs[30] = 0.0;

@@ -4,7 +4,10 @@
 //! measured errors with bootstrap intervals. Raw and corrected are both reported.
 //!
 //! Gender and age shares count pictures typed person (groups too when asked) whose face was
-//! classified; everything else is in the profile-type shares only.
+//! classified; everything else is in the profile-type shares only. Bracket shares are corrected
+//! only with an exact-age calibration: a calibration's annotated-bin matrix (FairFace-style
+//! 10-year bins) is kept for experiments, because corrected bin shares measured worse than raw
+//! counting on the development set (`bench audience`).
 //!
 //! Owns: the estimate and its JSON form. Uses: `shares`, `calibration`, `result`.
 
@@ -76,8 +79,6 @@ pub struct AudienceEstimate {
     pub counted_types: Vec<ProfileType>,
     pub gender: Breakdown,
     pub age_brackets: Breakdown,
-    /// Shares over the calibration set's annotated age bins (corrected only), when it has them.
-    pub age_bins: Option<Vec<Corrected>>,
     pub calibration: Option<CalibrationInfo>,
     pub notes: Vec<String>,
 }
@@ -99,7 +100,9 @@ fn raw_shares(counts: &[(String, usize)]) -> Vec<Share> {
         .collect()
 }
 
-fn corrected(observed: &[f64], m: &Confusion, options: &EstimateOptions) -> Option<Vec<Corrected>> {
+/// Shares over `m`'s true classes given `observed` counts per predicted outcome.
+#[must_use]
+pub fn corrected(observed: &[f64], m: &Confusion, options: &EstimateOptions) -> Option<Vec<Corrected>> {
     let shares = correct_with_interval(observed, &m.counts_f64(), options.bootstrap_rounds, options.seed)?;
     Some(
         m.true_classes
@@ -194,8 +197,6 @@ pub fn estimate(
     if calibration.is_some_and(|c| c.age_bracket.is_none()) {
         notes.push("the calibration has no exact-age matrix: bracket shares are not corrected".to_owned());
     }
-    let age_bins =
-        calibration.and_then(|c| c.age_bin.as_ref()).and_then(|m| corrected(&bracket_outcomes, m, options));
 
     AudienceEstimate {
         model,
@@ -206,7 +207,6 @@ pub fn estimate(
         counted_types,
         gender,
         age_brackets,
-        age_bins,
         calibration: calibration.map(|c| CalibrationInfo {
             model: c.model.clone(),
             created: c.created.clone(),

@@ -9,6 +9,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use super::error::PictureError;
+
 /// The kind of profile picture.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -211,6 +213,34 @@ impl PictureResult {
     #[must_use]
     pub fn bracket(&self) -> Option<Bracket> {
         self.age.map(|a| a.bracket)
+    }
+}
+
+/// One line of per-picture output: the file and its result or error.
+#[derive(Debug, Serialize)]
+pub struct FileOutcome<'a> {
+    pub file: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub result: Option<&'a PictureResult>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<ErrorInfo>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ErrorInfo {
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl<'a> FileOutcome<'a> {
+    #[must_use]
+    pub fn new(file: &'a str, outcome: &'a Result<PictureResult, PictureError>) -> Self {
+        match outcome {
+            Ok(result) => Self { file, result: Some(result), error: None },
+            Err(e) => {
+                Self { file, result: None, error: Some(ErrorInfo { code: e.code(), message: e.to_string() }) }
+            }
+        }
     }
 }
 
