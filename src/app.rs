@@ -52,7 +52,9 @@ impl AppState {
             std::time::Duration::from_secs(db.connect_timeout_secs),
         )?;
         let read_pool = match config.replica_url() {
-            Some(url) => db::connect_pool(&url, db.pool_size, std::time::Duration::from_secs(db.connect_timeout_secs))?,
+            Some(url) => {
+                db::connect_pool(&url, db.pool_size, std::time::Duration::from_secs(db.connect_timeout_secs))?
+            }
             None => pool.clone(),
         };
         let clients = Arc::new(jobs::Clients::build(&config)?);

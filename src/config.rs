@@ -5,7 +5,7 @@
 //! Owns: parsing and validating settings. Uses: nothing else in the crate.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
@@ -58,6 +58,7 @@ pub struct Settings {
     pub pictures: PictureSettings,
     pub privacy: PrivacySettings,
     pub schedule: ScheduleSettings,
+    pub vision: VisionSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -186,6 +187,63 @@ pub struct ScheduleSettings {
     pub prune_jobs: String,
     pub purge_retention: String,
     pub reanalyze_due: String,
+}
+
+/// The local profile-picture classifier (`[vision]` in config.toml documents each key).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VisionSettings {
+    pub models_dir: PathBuf,
+    pub onnxruntime_library: PathBuf,
+    /// Pictures classified at once; 0 = one per core (see [`VisionSettings::worker_threads`]).
+    pub threads: usize,
+    pub gender_threshold: f32,
+    pub gender_uncertain_low: f32,
+    pub gender_uncertain_high: f32,
+    pub min_face_px: f32,
+    pub age_flip: bool,
+    pub max_bytes: usize,
+    pub max_side: u32,
+    pub max_pixels: u64,
+    pub min_side: u32,
+}
+
+impl VisionSettings {
+    /// `threads`, with 0 resolved to the number of cores.
+    #[must_use]
+    pub fn worker_threads(&self) -> usize {
+        match self.threads {
+            0 => std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
+            n => n,
+        }
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let unit = |v: f32| (0.0..=1.0).contains(&v);
+        if !unit(self.gender_threshold) {
+            return Err(invalid("vision.gender_threshold", "must be between 0 and 1"));
+        }
+        if !(unit(self.gender_uncertain_low)
+            && unit(self.gender_uncertain_high)
+            && self.gender_uncertain_low <= self.gender_threshold
+            && self.gender_threshold <= self.gender_uncertain_high)
+        {
+            return Err(invalid(
+                "vision.gender_uncertain_low",
+                "and vision.gender_uncertain_high must satisfy 0 <= low <= gender_threshold <= high <= 1",
+            ));
+        }
+        if self.min_face_px.is_nan() || self.min_face_px < 0.0 {
+            return Err(invalid("vision.min_face_px", "must be 0 or more"));
+        }
+        if self.min_side == 0 || self.max_side < self.min_side {
+            return Err(invalid("vision.max_side", "must be at least vision.min_side, which must be > 0"));
+        }
+        if self.max_bytes == 0 || self.max_pixels == 0 {
+            return Err(invalid("vision.max_bytes", "and vision.max_pixels must be greater than 0"));
+        }
+        Ok(())
+    }
 }
 
 /// Secrets, read from the environment only.
@@ -346,6 +404,7 @@ impl Config {
                 ));
             }
         }
+        s.vision.validate()?;
         crate::schedule::validate_expression("schedule.prune_jobs", &s.schedule.prune_jobs)
             .map_err(|problem| invalid("schedule.prune_jobs", problem))?;
         crate::schedule::validate_expression("schedule.purge_retention", &s.schedule.purge_retention)

@@ -10,6 +10,8 @@
 //!                    └─► jobs      one file per job kind; register_all
 //!                          └─► queue   generic Postgres job queue (claim, lease, retry, rescue)
 //!                                └─► db   pool, embedded migrations, generated schema
+//! vision: the local profile-picture classifier and audience estimates (domain modules and
+//! the CLI call it; it uses only config).
 //! config, metrics: leaf modules used from anywhere.
 //! bench: benchmarks that ship in the binary (`audiencelens bench ...`).
 //! ```
@@ -31,3 +33,4 @@ pub mod queue;
 pub mod schedule;
 pub mod scraping;
 pub mod users;
+pub mod vision;

@@ -1,8 +1,13 @@
 //! Benchmarks that ship in the binary, so anyone can measure on their own machine:
-//! `audiencelens bench queue|import`. Each creates and drops its own scratch database.
+//! `audiencelens bench queue|import|vision|audience`. The database ones create and drop their
+//! own scratch database.
 
+mod audience;
 mod import;
 mod queue;
+mod vision;
+mod vision_eval;
+mod vision_prep;
 
 use clap::Subcommand;
 
@@ -14,6 +19,12 @@ pub enum BenchCommand {
     Queue(queue::QueueBenchArgs),
     /// Import speed: a generated export of N comments through `import`'s code path.
     Import(import::ImportBenchArgs),
+    /// The local classifier: throughput on one thread and all cores, accuracy with labels,
+    /// side by side with the Python reference (--reference).
+    Vision(vision::VisionBenchArgs),
+    /// Corrected audience shares against the truth on random audiences drawn from a labelled
+    /// set, with the calibration cross-validated.
+    Audience(audience::AudienceBenchArgs),
 }
 
 /// Runs a benchmark.
@@ -24,5 +35,11 @@ pub async fn run(command: BenchCommand, config: Config) -> anyhow::Result<()> {
     match command {
         BenchCommand::Queue(args) => queue::run(args, config).await,
         BenchCommand::Import(args) => import::run(args, config).await,
+        BenchCommand::Audience(args) => tokio::task::spawn_blocking(move || audience::run(&args, &config))
+            .await
+            .map_err(anyhow::Error::from)?,
+        BenchCommand::Vision(args) => tokio::task::spawn_blocking(move || vision::run(&args, &config))
+            .await
+            .map_err(anyhow::Error::from)?,
     }
 }

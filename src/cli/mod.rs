@@ -2,6 +2,8 @@
 //!
 //! Owns: what each subcommand does. Uses: `app` for the roles, domain modules for the rest.
 
+mod calibrate;
+mod classify;
 mod import;
 mod jobs;
 mod privacy;
@@ -57,6 +59,10 @@ pub enum Command {
         #[command(subcommand)]
         command: privacy::PrivacyCommand,
     },
+    /// Classify profile pictures with the local classifier: one JSON line per picture.
+    Classify(classify::ClassifyArgs),
+    /// Measure the classifier's errors on a labelled set and write a calibration file.
+    Calibrate(calibrate::CalibrateArgs),
     /// Benchmarks that ship with the product.
     Bench {
         #[command(subcommand)]
@@ -84,6 +90,8 @@ pub async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Jobs { command } => jobs::run(command, config).await,
         Command::Privacy { command } => privacy::run(command, config).await,
         Command::User { command } => user::run(command, config).await,
+        Command::Classify(args) => classify::run(args, config).await,
+        Command::Calibrate(args) => calibrate::run(args, config).await,
         Command::Bench { command } => bench::run(command, config).await,
     }
 }

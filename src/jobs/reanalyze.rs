@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use diesel::sql_types::BigInt;
 use diesel::QueryableByName;
+use diesel::sql_types::BigInt;
 use diesel_async::RunQueryDsl;
 use serde::{Deserialize, Serialize};
 

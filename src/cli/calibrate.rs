@@ -1,0 +1,119 @@
+//! `audiencelens calibrate --images DIR --labels CSV`: measure how often the classifier gives
+//! each answer for each true class on a labelled set, and write a calibration file (counts
+//! only, never pictures) for corrected audience shares.
+//!
+//! Which labels feed which matrix: gender from every labelled picture; the age-bracket matrix
+//! only from rows with an exact age (`age_exact`), because a 10-year bin such as FairFace's
+//! "20-29" straddles two brackets; rows with only a bin feed the age-bin matrix instead, which
+//! can correct shares over those bins. Only pictures typed person with a classified face are
+//! counted, as in the audience estimate.
+//!
+//! Owns: the command. Uses: `vision` (dataset, calibration), `cli::classify` (progress).
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+
+use super::classify::Progress;
+use crate::config::Config;
+use crate::vision::calibration::{Calibration, Dataset};
+use crate::vision::dataset;
+use crate::vision::decode::DecodeLimits;
+use crate::vision::{Classifier, batch};
+
+#[derive(Debug, clap::Args)]
+pub struct CalibrateArgs {
+    /// Folder of labelled pictures.
+    #[arg(long)]
+    pub images: PathBuf,
+    /// Labels CSV: `file`, `gender`, `age_exact` and/or `age_bin` columns (others are ignored).
+    #[arg(long)]
+    pub labels: PathBuf,
+    /// Write the calibration here (default: standard output).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Resize pictures so the longer side is this many pixels (JPEG q95) before classifying, as
+    /// profile pictures are served: 150 or 320.
+    #[arg(long)]
+    pub size: Option<u32>,
+    /// Keep people aged N and over (an exact age, or an age bin reaching N).
+    #[arg(long, default_value_t = 13)]
+    pub min_age: u32,
+    /// Describes the data set in the file (default: folder, count, size).
+    #[arg(long)]
+    pub description: Option<String>,
+    /// Pictures classified at once (default: vision.threads).
+    #[arg(long)]
+    pub threads: Option<usize>,
+}
+
+pub async fn run(args: CalibrateArgs, config: Config) -> anyhow::Result<()> {
+    let mut settings = config.settings.vision.clone();
+    if let Some(threads) = args.threads {
+        settings.threads = threads;
+    }
+    tokio::task::spawn_blocking(move || calibrate(&args, &settings)).await.context("calibration thread")?
+}
+
+fn calibrate(args: &CalibrateArgs, settings: &crate::config::VisionSettings) -> anyhow::Result<()> {
+    let labels = dataset::read_labels(&args.labels, Some(args.min_age))?;
+    let paths = dataset::select(&args.images, Some(&labels), None)?;
+    anyhow::ensure!(!paths.is_empty(), "none of the labelled files is in {}", args.images.display());
+    let (pictures, skipped) = dataset::prepare(&paths, args.size, 95, &DecodeLimits::from(settings));
+    if skipped.count > 0 {
+        eprintln!(
+            "calibrate: skipped {} unreadable files, e.g. {}",
+            skipped.count,
+            skipped.example.as_deref().unwrap_or_default()
+        );
+    }
+    anyhow::ensure!(!pictures.is_empty(), "none of the {} labelled pictures could be read", paths.len());
+    let classifier = Classifier::load(settings).context("loading the local classifier")?;
+    let progress = Progress::new("calibrate", pictures.len());
+    let mut results = Vec::with_capacity(pictures.len());
+    batch::run_ordered(
+        &pictures,
+        classifier.threads(),
+        |p| classifier.classify(&p.bytes).ok(),
+        |i, r| {
+            results.push(r);
+            progress.tick(i + 1, 0);
+        },
+    );
+    let by_file: std::collections::HashMap<&str, &crate::vision::labels::Labelled> =
+        labels.iter().map(|l| (l.file.as_str(), l)).collect();
+    let pairs: Vec<_> = pictures
+        .iter()
+        .zip(results)
+        .filter_map(|(p, r)| by_file.get(p.name.as_str()).map(|l| ((*l).clone(), r)))
+        .collect();
+    let description = args.description.clone().unwrap_or_else(|| {
+        format!(
+            "{} labelled pictures from {} aged {}+{}",
+            pairs.len(),
+            args.images.display(),
+            args.min_age,
+            args.size.map_or(String::new(), |s| format!(", resized to {s} px (JPEG q95)"))
+        )
+    });
+    let dataset =
+        Dataset { description, pictures: pairs.len(), counted: 0, size_px: args.size, min_age: args.min_age };
+    let calibration = Calibration::measure(classifier.model(), &pairs, dataset);
+    let json = serde_json::to_string_pretty(&calibration)? + "\n";
+    match &args.out {
+        Some(path) => std::fs::write(path, json).with_context(|| format!("writing {}", path.display()))?,
+        None => print!("{json}"),
+    }
+    eprintln!(
+        "calibrate: {} of {} pictures counted (typed person with a face)",
+        calibration.dataset.counted,
+        pairs.len()
+    );
+    if let Some(g) = &calibration.gender {
+        eprintln!("calibrate: gender rows true female/male, columns female/male/abstained: {:?}", g.counts);
+    }
+    for note in &calibration.notes {
+        eprintln!("calibrate: note: {note}");
+    }
+    Ok(())
+}

@@ -1,0 +1,115 @@
+//! One picture through the networks, once decoded and not a default avatar: detect and type,
+//! pick the largest face, abstain when it is too small, align, run gender and age. Stage
+//! times are accumulated for benchmarks.
+//!
+//! Owns: the order of the stages and which abstentions apply. Uses: the stage modules.
+
+use std::ops::AddAssign;
+use std::time::{Duration, Instant};
+
+use image::RgbImage;
+
+use super::result::{Abstain, AgeEstimate, FaceBox, PictureResult, ProfileType};
+use super::settings::LabelSettings;
+use super::{PictureError, Worker, age, align};
+
+/// Time spent per stage, summed over pictures.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct StageTimes {
+    pub pictures: u32,
+    /// Pictures whose face went through the networks.
+    pub faces: u32,
+    pub decode: Duration,
+    pub avatar: Duration,
+    pub detect: Duration,
+    pub chips: Duration,
+    pub gender: Duration,
+    pub age: Duration,
+}
+
+impl AddAssign for StageTimes {
+    fn add_assign(&mut self, o: Self) {
+        self.pictures += o.pictures;
+        self.faces += o.faces;
+        self.decode += o.decode;
+        self.avatar += o.avatar;
+        self.detect += o.detect;
+        self.chips += o.chips;
+        self.gender += o.gender;
+        self.age += o.age;
+    }
+}
+
+fn round(v: f64, decimals: i32) -> f32 {
+    let scale = 10_f64.powi(decimals);
+    ((v * scale).round() / scale) as f32
+}
+
+/// The result for a default avatar.
+pub fn default_avatar(model: &str) -> PictureResult {
+    PictureResult {
+        model: model.to_owned(),
+        profile_type: ProfileType::DefaultAvatar,
+        face_count: 0,
+        face: None,
+        gender: None,
+        age: None,
+        abstain: Some(Abstain::DefaultAvatar),
+    }
+}
+
+/// Detection, typing and, for the largest face, gender and age.
+pub fn classify_faces(
+    worker: &mut Worker,
+    rgb: &RgbImage,
+    labels: &LabelSettings,
+    model: &str,
+    times: &mut StageTimes,
+) -> Result<PictureResult, PictureError> {
+    let mut clock = Instant::now();
+    let mut lap = |slot: &mut Duration| {
+        let now = Instant::now();
+        *slot += now - clock;
+        clock = now;
+    };
+    let found = worker.detectors.faces(rgb)?;
+    lap(&mut times.detect);
+    let mut result = PictureResult {
+        model: model.to_owned(),
+        profile_type: found.profile_type,
+        face_count: u32::try_from(found.faces.len()).unwrap_or(u32::MAX),
+        face: None,
+        gender: None,
+        age: None,
+        abstain: None,
+    };
+    let Some(main) = found.faces.first() else {
+        result.abstain = Some(Abstain::NoFace);
+        return Ok(result);
+    };
+    result.face = Some(FaceBox { score: round(main.score, 4), bbox: main.bbox.map(|v| round(v, 1)) });
+    if main.width() < f64::from(labels.min_face_px) {
+        result.abstain = Some(Abstain::FaceTooSmall);
+        return Ok(result);
+    }
+    times.faces += 1;
+    let geometry = align::chip_geometry(&main.keypoints, align::AGE_CHIP);
+    let chip64 = align::extract_chip(rgb, &geometry, align::AGE_CHIP);
+    let chip32 = align::box_half(&chip64);
+    lap(&mut times.chips);
+    let p_male = worker.nets.p_male(&chip32)?;
+    result.gender = Some(labels.gender(p_male));
+    lap(&mut times.gender);
+    let probs = worker.nets.age_probabilities(&chip64, labels.age_flip)?;
+    let raw = age::expected_age(&probs);
+    let years = age::calibrate(raw);
+    result.age = Some(AgeEstimate {
+        years: round(years, 2),
+        bracket: age::bracket_of(years),
+        brackets: age::bracket_probabilities(&probs),
+        raw_expected: round(raw, 3),
+    });
+    lap(&mut times.age);
+    debug_assert_eq!(result.profile_type == ProfileType::NoPerson, found.faces.is_empty());
+    Ok(result)
+}
