@@ -37,6 +37,7 @@ pub struct AppState {
     pub clients: Arc<jobs::Clients>,
     pub tokens: TokenKeys,
     pub privacy: PrivacyKey,
+    pub classifier: Arc<tokio::sync::OnceCell<Arc<crate::vision::Classifier>>>,
 }
 
 impl AppState {
@@ -77,6 +78,7 @@ impl AppState {
             clients,
             tokens,
             privacy,
+            classifier: Arc::default(),
         })
     }
 
@@ -87,6 +89,7 @@ impl AppState {
             config: self.config.clone(),
             clients: self.clients.clone(),
             privacy: self.privacy.clone(),
+            classifier: self.classifier.clone(),
         }
     }
 

@@ -25,6 +25,7 @@ pub mod clients;
 pub mod config;
 pub mod db;
 pub mod http;
+pub mod insights;
 pub mod jobs;
 pub mod metrics;
 pub mod privacy;

@@ -81,6 +81,7 @@ diesel::table! {
         abstain_reason -> Nullable<Text>,
         cost_micro_usd -> Int8,
         created_at -> Timestamptz,
+        details -> Nullable<Jsonb>,
     }
 }
 

@@ -52,7 +52,7 @@ impl Job for FetchPictures {
             Ok(report) => {
                 tracing::info!(analysis_id, ?report, "pictures fetched");
                 let mut conn = env.pool.get().await?;
-                analyses::enter_stage(&mut conn, analysis_id, Stage::Classify).await?;
+                super::pipeline::after_fetch(&mut conn, &env.config, analysis_id).await?;
                 Ok(())
             }
             Err(e) => Err(stage_failed(&env, analysis_id, &job, e.into(), false).await),

@@ -3,6 +3,7 @@
 //!
 //! Owns: job payloads and their `run`. Uses: `queue`, `db`, domain modules.
 
+pub mod classify;
 pub mod fetch_pictures;
 pub mod pipeline;
 pub mod probe;
@@ -20,6 +21,7 @@ use crate::db::DbPool;
 use crate::privacy::PrivacyKey;
 use crate::queue::{Job, NewJob, Registry};
 use crate::schedule::Schedule;
+use crate::vision::Classifier;
 
 /// What jobs need to run: built once per process.
 #[derive(Clone)]
@@ -28,6 +30,28 @@ pub struct JobEnv {
     pub config: Arc<Config>,
     pub clients: Arc<Clients>,
     pub privacy: PrivacyKey,
+    /// Loaded on first use (workers that never classify never load the models).
+    pub classifier: Arc<tokio::sync::OnceCell<Arc<Classifier>>>,
+}
+
+impl JobEnv {
+    /// The local classifier, loading the models the first time.
+    ///
+    /// # Errors
+    /// Missing or unloadable model files (the message says how to fetch them).
+    pub async fn classifier(&self) -> anyhow::Result<Arc<Classifier>> {
+        let settings = self.config.settings.vision.clone();
+        let classifier = self
+            .classifier
+            .get_or_try_init(|| async move {
+                tokio::task::spawn_blocking(move || Classifier::load(&settings).map(Arc::new))
+                    .await
+                    .map_err(anyhow::Error::from)?
+                    .map_err(anyhow::Error::from)
+            })
+            .await?;
+        Ok(classifier.clone())
+    }
 }
 
 /// Outbound clients. Apify is absent without a token: scrape jobs then fail with a message
@@ -67,7 +91,9 @@ pub fn register_all(registry: &mut Registry, env: &JobEnv) {
         .register::<scrape::ScrapePosts>(env.clone())
         .register::<scrape::ScrapeComments>(env.clone())
         .register::<scrape::ScrapeProfiles>(env.clone())
-        .register::<fetch_pictures::FetchPictures>(env.clone());
+        .register::<fetch_pictures::FetchPictures>(env.clone())
+        .register::<classify::ClassifyPictures>(env.clone())
+        .register::<classify::AggregateAudience>(env.clone());
 }
 
 /// The cron entries, from `[schedule]` in the configuration.

@@ -6,6 +6,7 @@ use diesel::QueryResult;
 use diesel_async::{AsyncConnection, AsyncPgConnection};
 
 use super::JobEnv;
+use super::classify::{AggregateAudience, ClassifyPictures};
 use super::fetch_pictures::FetchPictures;
 use super::scrape::{ScrapeComments, ScrapePosts, ScrapeProfiles};
 use crate::accounts::{self, TrackedAccount};
@@ -78,6 +79,26 @@ pub async fn after_profiles(
     size: i64,
 ) -> anyhow::Result<()> {
     queue::enqueue_one(conn, stage_job(config, &FetchPictures { analysis_id }, analysis_id, size)?).await?;
+    Ok(())
+}
+
+/// The stage after fetching pictures: classifying them.
+pub async fn after_fetch(
+    conn: &mut AsyncPgConnection,
+    config: &Config,
+    analysis_id: i64,
+) -> anyhow::Result<()> {
+    queue::enqueue_one(conn, stage_job(config, &ClassifyPictures { analysis_id }, analysis_id, 0)?).await?;
+    Ok(())
+}
+
+/// The stage after classifying: the audience snapshot.
+pub async fn after_classify(
+    conn: &mut AsyncPgConnection,
+    config: &Config,
+    analysis_id: i64,
+) -> anyhow::Result<()> {
+    queue::enqueue_one(conn, stage_job(config, &AggregateAudience { analysis_id }, analysis_id, 0)?).await?;
     Ok(())
 }
 

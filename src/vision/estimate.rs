@@ -103,6 +103,10 @@ fn raw_shares(counts: &[(String, usize)]) -> Vec<Share> {
 /// Shares over `m`'s true classes given `observed` counts per predicted outcome.
 #[must_use]
 pub fn corrected(observed: &[f64], m: &Confusion, options: &EstimateOptions) -> Option<Vec<Corrected>> {
+    // Nothing observed, nothing to correct (the system would return its prior).
+    if observed.iter().sum::<f64>() <= 0.0 {
+        return None;
+    }
     let shares = correct_with_interval(observed, &m.counts_f64(), options.bootstrap_rounds, options.seed)?;
     Some(
         m.true_classes

@@ -115,7 +115,7 @@ async fn rate_limits_and_server_errors_are_retried_then_succeed() {
         .mount(&apify.server)
         .await;
     let a = analyse(&state, &account).await;
-    assert_eq!((a.status.as_str(), a.error), ("running", None));
+    assert_eq!((a.status.as_str(), a.error), ("succeeded", None));
     assert_eq!(starts.get(), 1, "one run started, the 429 was retried by the client");
     assert_eq!(db.count("SELECT count(*) AS n FROM posts").await, 1);
 }

@@ -135,7 +135,7 @@ async fn a_scrape_lands_posts_comments_and_pictures_and_a_rerun_adds_nothing() {
     let a = analysis_row(&w, first).await;
     assert_eq!(
         (a.status.as_str(), a.stage.as_str(), a.error.as_deref()),
-        ("running", "classify", None),
+        ("succeeded", "done", None),
         "{a:?}"
     );
     assert_eq!(w.db.count("SELECT count(*) AS n FROM posts").await, 3);
@@ -151,7 +151,15 @@ async fn a_scrape_lands_posts_comments_and_pictures_and_a_rerun_adds_nothing() {
     assert_eq!(status("expired").await, 1);
     assert_eq!(status("rejected").await, 1);
     assert_eq!(status("default_avatar").await, 1);
-    assert_eq!(w.db.count("SELECT count(*) AS n FROM picture_blobs").await, 2);
+    // Both fetched pictures were classified, and their bytes deleted right after.
+    assert_eq!(w.db.count("SELECT count(*) AS n FROM classifications").await, 2);
+    assert_eq!(w.db.count("SELECT count(*) AS n FROM picture_blobs").await, 0);
+    let snapshot = a.snapshot.as_ref().expect("snapshot");
+    assert_eq!(snapshot["sample"]["unique_commenters"], 5);
+    assert_eq!(snapshot["sample"]["comments"], 6);
+    assert_eq!(snapshot["sample"]["unavailable"]["expired"], 1);
+    assert_eq!(snapshot["sample"]["unavailable"]["rejected"], 1);
+    assert_eq!(snapshot["audience"]["classified"], 3, "2 pictures and 1 default avatar");
     assert_eq!(a.progress["posts_found"], 3 + 3);
     assert_eq!(a.progress["pictures_fetched"], 2);
     assert_eq!(a.cost_micro_usd, 2 * 12_300, "both runs' usageTotalUsd");
@@ -162,7 +170,7 @@ async fn a_scrape_lands_posts_comments_and_pictures_and_a_rerun_adds_nothing() {
     let second = analyse(&w, "brand").await;
     assert_eq!(before, table_counts(&w.db).await);
     assert_eq!((post_starts.get(), comment_starts.get()), (2, 1));
-    assert_eq!(analysis_row(&w, second).await.stage, "classify");
+    assert_eq!(analysis_row(&w, second).await.stage, "done");
     // The second posts run asked only for posts newer than the newest stored.
     let requests = w.apify.server.received_requests().await.expect("recorded");
     let post_runs: Vec<Value> = requests

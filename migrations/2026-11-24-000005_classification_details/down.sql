@@ -1,0 +1,1 @@
+ALTER TABLE classifications DROP COLUMN details;

@@ -1,0 +1,114 @@
+//! The audience snapshot: what an analysis concluded, stored once as JSON and served as is.
+//! It holds counts and shares only, no personal data.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::vision::estimate::AudienceEstimate;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Snapshot {
+    /// Version of this layout.
+    pub schema: u32,
+    pub analysis_id: i64,
+    pub account_id: i64,
+    pub handle: String,
+    pub generated_at: DateTime<Utc>,
+    /// `local`, `gemini` or `cascade`.
+    pub classifier: String,
+    /// The model behind most results.
+    pub model: String,
+    /// `audience` weighs each unique commenter once (the default view);
+    /// `audience_by_comment` weighs each comment.
+    pub weighting_default: String,
+    pub sample: Sample,
+    pub audience: AudienceEstimate,
+    pub audience_by_comment: AudienceEstimate,
+    pub account_types: AccountTypes,
+    pub per_post: Vec<PostBreakdown>,
+    pub cost: Cost,
+}
+
+/// What the estimate rests on.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Sample {
+    pub posts_covered: usize,
+    pub comments: usize,
+    pub unique_commenters: usize,
+    pub pictures_classified: usize,
+    pub unavailable: Unavailable,
+    pub first_comment_at: Option<DateTime<Utc>>,
+    pub last_comment_at: Option<DateTime<Utc>>,
+    pub first_post_at: Option<DateTime<Utc>>,
+    pub last_post_at: Option<DateTime<Utc>>,
+}
+
+/// Commenters without a classified picture, by reason.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Unavailable {
+    /// The picture link had expired.
+    pub expired: usize,
+    /// Not a picture, or unreadable.
+    pub rejected: usize,
+    /// Download kept failing.
+    pub failed: usize,
+    /// Private accounts (not classified unless the operator opts in).
+    pub private: usize,
+    /// No picture link in the data.
+    pub no_picture: usize,
+    /// Fetched but not classified yet.
+    pub not_classified: usize,
+}
+
+impl Unavailable {
+    #[must_use]
+    pub fn total(&self) -> usize {
+        self.expired + self.rejected + self.failed + self.private + self.no_picture + self.not_classified
+    }
+}
+
+/// The share of commenters with a flag, among those whose flag is known.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FlagShare {
+    /// Commenters whose flag is known.
+    pub n: usize,
+    /// `n` over all commenters.
+    pub coverage: f64,
+    pub share: f64,
+    pub ci95: [f64; 2],
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AccountTypes {
+    pub private: FlagShare,
+    pub verified: FlagShare,
+    pub business: FlagShare,
+}
+
+/// One post's commenters (raw counts: per-post samples are small).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PostBreakdown {
+    pub ig_post_id: String,
+    pub url: Option<String>,
+    pub posted_at: Option<DateTime<Utc>>,
+    pub comments: usize,
+    pub unique_commenters: usize,
+    pub classified: usize,
+    pub female: usize,
+    pub male: usize,
+    pub age_brackets: BTreeMap<String, usize>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Cost {
+    pub total_usd: f64,
+}
+
+impl Cost {
+    #[must_use]
+    pub fn from_micro_usd(micro: i64) -> Self {
+        Self { total_usd: micro as f64 / 1e6 }
+    }
+}
