@@ -2,11 +2,14 @@
 //!
 //! Owns: what each subcommand does. Uses: `app` for the roles, domain modules for the rest.
 
+mod analyze;
 mod calibrate;
 mod classify;
+mod demo;
 mod import;
 mod jobs;
 mod privacy;
+mod report;
 mod user;
 
 use std::path::PathBuf;
@@ -42,6 +45,10 @@ pub enum Command {
     },
     /// Apply pending database migrations and exit.
     Migrate,
+    /// Run one analysis now (scraping through Apify, or from export files) and print the audience.
+    Analyze(analyze::AnalyzeArgs),
+    /// The whole product on bundled sample data: import, pictures, classification, report, API.
+    Demo(demo::DemoArgs),
     /// Import Apify dataset exports (JSON, JSON lines, CSV) for a tracked account.
     Import(import::ImportArgs),
     /// Inspect and steer background jobs.
@@ -86,6 +93,8 @@ pub async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Analyze(args) => analyze::run(args, config).await,
+        Command::Demo(args) => demo::run(args, config).await,
         Command::Import(args) => import::run(args, config).await,
         Command::Jobs { command } => jobs::run(command, config).await,
         Command::Privacy { command } => privacy::run(command, config).await,

@@ -6,6 +6,7 @@
 mod accounts;
 mod admin;
 mod analyses;
+mod audience;
 pub mod auth;
 pub mod error;
 mod health;
@@ -59,6 +60,14 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
             .service(analyses::list)
             .service(analyses::get)
             .service(analyses::cancel)
+            .service(audience::latest)
+            .service(audience::of_analysis)
+            .service(audience::history)
+            .service(audience::compare)
+            .service(audience::overlap)
+            .service(audience::commenters)
+            .service(audience::export)
+            .service(audience::export_commenters)
             .service(admin::erase_person)
             .service(admin::export_person),
     );

@@ -5,7 +5,7 @@ use actix_web::{HttpResponse, get};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{accounts, admin, analyses, auth};
+use super::{accounts, admin, analyses, audience, auth};
 
 struct BearerAuth;
 
@@ -25,6 +25,8 @@ impl Modify for BearerAuth {
         auth::register, auth::login, auth::refresh, auth::create_api_key, auth::list_api_keys, auth::revoke_api_key,
         accounts::create, accounts::list, accounts::get, accounts::update, accounts::remove,
         analyses::start, analyses::list, analyses::get, analyses::cancel,
+        audience::latest, audience::of_analysis, audience::history, audience::compare, audience::overlap,
+        audience::commenters, audience::export, audience::export_commenters,
         admin::erase_person, admin::export_person,
     ),
     modifiers(&BearerAuth),

@@ -113,9 +113,10 @@ fn result_of(c: &Commenter) -> Option<PictureResult> {
     if let Some(r) = c.result.as_ref().and_then(|v| serde_json::from_value::<PictureResult>(v.clone()).ok()) {
         return Some(r);
     }
-    // Instagram's default avatar is known from its link, never downloaded.
+    // Instagram's default avatar is known from its link, never downloaded; the classifier's
+    // own default-avatar rule would type it the same.
     (c.fetch_status.as_deref() == Some("default_avatar")).then(|| PictureResult {
-        model: "instagram-default-avatar-url".into(),
+        model: crate::vision::MODEL_NAME.into(),
         profile_type: ProfileType::DefaultAvatar,
         face_count: 0,
         face: None,

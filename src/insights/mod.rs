@@ -5,4 +5,6 @@
 
 pub mod aggregate;
 pub mod classify;
+pub mod export;
+pub mod read;
 pub mod snapshot;

@@ -44,6 +44,25 @@ pub async fn start_analysis(
     .await
 }
 
+/// Creates an analysis of `account` over data already stored (an import): it starts at the
+/// picture stage.
+pub async fn start_analysis_without_scraping(
+    conn: &mut AsyncPgConnection,
+    config: &Config,
+    account: &TrackedAccount,
+    classifier: &str,
+) -> QueryResult<Analysis> {
+    let size = scrape_size(account);
+    conn.transaction::<_, diesel::result::Error, _>(async |conn| {
+        let analysis = analyses::create_analysis(conn, account.id, classifier).await?;
+        let job = stage_job(config, &FetchPictures { analysis_id: analysis.id }, analysis.id, size)
+            .map_err(|e| diesel::result::Error::SerializationError(Box::new(e)))?;
+        queue::enqueue_one(conn, job).await?;
+        Ok(analysis)
+    })
+    .await
+}
+
 /// The stage after scraping posts.
 pub async fn after_posts(
     conn: &mut AsyncPgConnection,

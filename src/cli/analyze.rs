@@ -1,0 +1,181 @@
+//! `audiencelens analyze`: one analysis run inline (this process works its jobs) with progress
+//! on stderr, then the audience as a table or JSON.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use tokio_util::sync::CancellationToken;
+
+use super::report;
+use crate::accounts::{self, AccountChanges, InstagramHandle};
+use crate::analyses::{self, Analysis};
+use crate::app::AppState;
+use crate::config::Config;
+use crate::jobs::pipeline;
+use crate::queue::{Worker, WorkerOptions};
+use crate::scraping::import;
+use crate::users;
+
+#[derive(Debug, clap::Args)]
+pub struct AnalyzeArgs {
+    /// The Instagram account to analyse (scraped through Apify unless --import is given).
+    #[arg(value_name = "HANDLE", required_unless_present = "account")]
+    handle: Option<InstagramHandle>,
+    /// Analyse data from Apify export files instead of scraping.
+    #[arg(long = "import", value_name = "FILE", requires = "account")]
+    import: Vec<PathBuf>,
+    /// The account the imported files belong to.
+    #[arg(long, value_name = "HANDLE")]
+    account: Option<InstagramHandle>,
+    /// Posts to cover (saved on the account).
+    #[arg(long, value_name = "N")]
+    posts: Option<i32>,
+    /// Comments to fetch per post (saved on the account).
+    #[arg(long, value_name = "M")]
+    comments_per_post: Option<i32>,
+    /// local, gemini or cascade.
+    #[arg(long, default_value = "local")]
+    classifier: String,
+    /// Owner of the account (default: the first admin).
+    #[arg(long, value_name = "EMAIL")]
+    user: Option<String>,
+    /// Print the snapshot as JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+pub async fn run(args: AnalyzeArgs, config: Config) -> anyhow::Result<()> {
+    if args.classifier != "local" {
+        anyhow::bail!("classifier {:?} is not available: use local", args.classifier);
+    }
+    let handle = args.account.clone().or(args.handle.clone()).context("give a HANDLE or --account")?;
+    let state = AppState::build(config)?;
+    let mut conn = state.pool.get().await.context("connecting to the database")?;
+    let user_id = match &args.user {
+        Some(email) => {
+            users::find_by_email(&mut conn, email).await?.with_context(|| format!("no user {email}"))?
+        }
+        None => users::default_owner(&mut conn).await?,
+    };
+    let mut account = accounts::find_or_create_account(&mut conn, user_id, &handle).await?;
+    let changes = AccountChanges {
+        max_posts: args.posts,
+        max_comments_per_post: args.comments_per_post,
+        ..AccountChanges::default()
+    };
+    accounts::validate_changes(&changes).map_err(anyhow::Error::msg)?;
+    if args.posts.is_some() || args.comments_per_post.is_some() {
+        account = accounts::update_user_account(&mut conn, user_id, account.id, &changes)
+            .await?
+            .context("account vanished")?;
+    }
+    let analysis = if args.import.is_empty() {
+        pipeline::start_analysis(&mut conn, &state.config, &account, &args.classifier).await?
+    } else {
+        import_and_start(&state, &mut conn, &account, &args.import, &args.classifier).await?
+    };
+    drop(conn);
+    let finished = run_inline(&state, analysis.id).await?;
+    if finished.status != "succeeded" {
+        anyhow::bail!(
+            "analysis {} ended {}: {}",
+            finished.id,
+            finished.status,
+            finished.error.as_deref().unwrap_or("no reason recorded")
+        );
+    }
+    let snapshot = finished.snapshot.context("the analysis has no result")?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&snapshot)?);
+    } else {
+        print!("{}", report::render(&serde_json::from_value(snapshot)?));
+    }
+    Ok(())
+}
+
+/// Imports `files` for `account` and starts an analysis over the stored data (from the
+/// picture stage), with the import's counts as its first progress.
+pub async fn import_and_start(
+    state: &AppState,
+    conn: &mut diesel_async::AsyncPgConnection,
+    account: &accounts::TrackedAccount,
+    files: &[PathBuf],
+    classifier: &str,
+) -> anyhow::Result<Analysis> {
+    let mut totals = crate::scraping::store::StoreStats::default();
+    for file in files {
+        let r = import::import_file(conn, &state.privacy, account, file).await?;
+        eprintln!(
+            "imported {}: {} posts, {} comments, {} commenters new ({} comments already stored); {} rejected",
+            file.display(),
+            r.stats.posts_new,
+            r.stats.comments_new,
+            r.stats.commenters_new,
+            r.stats.comments_seen_before,
+            r.rejected.len()
+        );
+        totals += r.stats;
+    }
+    let a = pipeline::start_analysis_without_scraping(conn, &state.config, account, classifier).await?;
+    let counts = serde_json::json!({"posts_found": totals.posts_new + totals.posts_seen_before,
+        "comments_stored": totals.comments_new, "commenters_new": totals.commenters_new});
+    analyses::set_progress(conn, a.id, &counts).await?;
+    Ok(a)
+}
+
+/// Works every queue in this process until analysis `id` ends; progress goes to stderr.
+pub async fn run_inline(state: &AppState, id: i64) -> anyhow::Result<Analysis> {
+    let mut options = WorkerOptions::from_settings(&state.config.settings.queue);
+    for queue in ["scrape", "scrape_large", "pictures", "classify"] {
+        if !options.queues.iter().any(|(q, _)| q == queue) {
+            options.queues.push((queue.to_owned(), 1));
+        }
+    }
+    options.poll_interval = Duration::from_millis(100);
+    let stop = CancellationToken::new();
+    let worker = Worker {
+        id: uuid::Uuid::new_v4(),
+        database_url: state.config.database_url(),
+        registry: Arc::new(state.registry()),
+        options,
+        metrics: state.metrics.clone(),
+    };
+    let handle = tokio::spawn(worker.run(stop.clone()));
+    let mut last = String::new();
+    let result = loop {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let a = analyses::get_analysis(&mut *state.pool.get().await?, id).await?;
+        let line = progress_line(&a);
+        if line != last {
+            eprintln!("{line}");
+            last = line;
+        }
+        if !matches!(a.status.as_str(), "queued" | "running") {
+            break a;
+        }
+        if handle.is_finished() {
+            anyhow::bail!("the worker stopped before the analysis finished");
+        }
+    };
+    stop.cancel();
+    handle.await??;
+    Ok(result)
+}
+
+fn progress_line(a: &Analysis) -> String {
+    let p = &a.progress;
+    let n = |k: &str| p.get(k).and_then(serde_json::Value::as_i64).unwrap_or(0);
+    format!(
+        "[{}] {}: {} posts, {} comments stored, {} pictures fetched ({} expired, {} rejected), {} classified",
+        a.status,
+        a.stage,
+        n("posts_found"),
+        n("comments_stored"),
+        n("pictures_fetched"),
+        n("pictures_expired"),
+        n("pictures_rejected"),
+        n("pictures_classified"),
+    )
+}

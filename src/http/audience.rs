@@ -1,0 +1,225 @@
+//! Audience reads: snapshots (stored, never recomputed), history, side-by-side comparison,
+//! overlap, the commenters list, and exports. Read-only: served from the read pool.
+
+// utoipa's `path` macro re-emits local `IntoParams` types with their module path.
+#![allow(unused_qualifications)]
+
+use actix_web::{HttpResponse, get, web};
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use super::auth::AuthUser;
+use super::error::ApiError;
+use super::pagination::{Page, PageQuery};
+use crate::app::AppState;
+use crate::insights::read::{self, CommenterRow, Overlap, Summary};
+use crate::insights::snapshot::Snapshot;
+use crate::privacy::{self, AuditAction};
+
+fn no_result() -> ApiError {
+    ApiError::NotFound("no completed analysis with an audience result".into())
+}
+
+/// The latest audience of an account (the snapshot of its last completed analysis).
+#[utoipa::path(get, path = "/api/v1/accounts/{id}/audience", params(("id" = i64, Path)),
+    responses((status = 200, body = Object), (status = 404)), security(("bearer" = [])), tag = "audience")]
+#[get("/accounts/{id}/audience")]
+pub async fn latest(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    let s = read::latest_snapshot(&mut *state.read_pool.get().await?, user.id, *id)
+        .await?
+        .ok_or_else(no_result)?;
+    Ok(HttpResponse::Ok().json(s))
+}
+
+/// The audience found by one analysis.
+#[utoipa::path(get, path = "/api/v1/analyses/{id}/audience", params(("id" = i64, Path)),
+    responses((status = 200, body = Object), (status = 404)), security(("bearer" = [])), tag = "audience")]
+#[get("/analyses/{id}/audience")]
+pub async fn of_analysis(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    let s = read::analysis_snapshot(&mut *state.read_pool.get().await?, user.id, *id)
+        .await?
+        .ok_or_else(no_result)?;
+    Ok(HttpResponse::Ok().json(s))
+}
+
+/// Each completed analysis of an account as a trend point, oldest first.
+#[utoipa::path(get, path = "/api/v1/accounts/{id}/audience/history", params(("id" = i64, Path)),
+    responses((status = 200, body = [Summary]), (status = 404)), security(("bearer" = [])), tag = "audience")]
+#[get("/accounts/{id}/audience/history")]
+pub async fn history(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    let mut conn = state.read_pool.get().await?;
+    if crate::accounts::get_user_account(&mut conn, user.id, *id).await?.is_none() {
+        return Err(ApiError::NotFound("no such account".into()));
+    }
+    Ok(HttpResponse::Ok().json(read::history(&mut conn, user.id, *id).await?))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct CompareQuery {
+    /// Comma-separated account ids (2 to 10).
+    pub accounts: String,
+}
+
+/// The latest audiences of several of the caller's accounts, side by side.
+#[utoipa::path(get, path = "/api/v1/audience/compare", params(CompareQuery),
+    responses((status = 200, body = [Summary]), (status = 400), (status = 404)), security(("bearer" = [])), tag = "audience")]
+#[get("/audience/compare")]
+pub async fn compare(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    q: web::Query<CompareQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let ids: Vec<i64> = q
+        .accounts
+        .split(',')
+        .map(|s| s.trim().parse::<i64>())
+        .collect::<Result<_, _>>()
+        .map_err(|_| ApiError::BadRequest("accounts must be comma-separated account ids".into()))?;
+    if !(2..=10).contains(&ids.len()) {
+        return Err(ApiError::BadRequest("compare 2 to 10 accounts".into()));
+    }
+    let mut conn = state.read_pool.get().await?;
+    let mut out = Vec::new();
+    for id in ids {
+        let s = read::latest_snapshot(&mut conn, user.id, id)
+            .await?
+            .and_then(|v| serde_json::from_value::<Snapshot>(v).ok())
+            .ok_or_else(|| {
+                ApiError::NotFound(format!("account {id} has no completed analysis (or is not yours)"))
+            })?;
+        out.push(Summary::of(&s));
+    }
+    Ok(HttpResponse::Ok().json(out))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct OverlapQuery {
+    pub a: i64,
+    pub b: i64,
+}
+
+/// Commenters two of the caller's accounts have in common.
+#[utoipa::path(get, path = "/api/v1/audience/overlap", params(OverlapQuery),
+    responses((status = 200, body = Overlap), (status = 404)), security(("bearer" = [])), tag = "audience")]
+#[get("/audience/overlap")]
+pub async fn overlap(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    q: web::Query<OverlapQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let o = read::overlap(&mut *state.read_pool.get().await?, user.id, q.a, q.b)
+        .await?
+        .ok_or_else(|| ApiError::NotFound("no such account".into()))?;
+    Ok(HttpResponse::Ok().json(o))
+}
+
+/// The account's commenters with their classification and its source (owner only).
+#[utoipa::path(get, path = "/api/v1/accounts/{id}/commenters", params(("id" = i64, Path), PageQuery),
+    responses((status = 200, body = Page<CommenterRow>), (status = 404)), security(("bearer" = [])), tag = "audience")]
+#[get("/accounts/{id}/commenters")]
+pub async fn commenters(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    id: web::Path<i64>,
+    page: web::Query<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let (limit, after) = page.parse()?;
+    let rows =
+        read::commenters(&mut *state.read_pool.get().await?, user.id, *id, after.unwrap_or(0), limit + 1)
+            .await?
+            .ok_or_else(|| ApiError::NotFound("no such account".into()))?;
+    Ok(HttpResponse::Ok().json(Page::from_rows(rows, limit, |r| r.id)))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct ExportQuery {
+    /// `json` (default) or `csv`.
+    pub format: Option<String>,
+}
+
+/// A snapshot for download: JSON as stored, or CSV with one row per share (raw and corrected).
+#[utoipa::path(get, path = "/api/v1/analyses/{id}/export", params(("id" = i64, Path), ExportQuery),
+    responses((status = 200, description = "the snapshot as JSON or CSV"), (status = 404)), security(("bearer" = [])), tag = "audience")]
+#[get("/analyses/{id}/export")]
+pub async fn export(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    id: web::Path<i64>,
+    q: web::Query<ExportQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let v = read::analysis_snapshot(&mut *state.read_pool.get().await?, user.id, *id)
+        .await?
+        .ok_or_else(no_result)?;
+    match q.format.as_deref().unwrap_or("json") {
+        "json" => Ok(HttpResponse::Ok()
+            .insert_header(("content-disposition", format!("attachment; filename=\"audience-{id}.json\"")))
+            .json(v)),
+        "csv" => {
+            let s: Snapshot = serde_json::from_value(v).map_err(anyhow::Error::from)?;
+            Ok(HttpResponse::Ok()
+                .content_type("text/csv; charset=utf-8")
+                .insert_header(("content-disposition", format!("attachment; filename=\"audience-{id}.csv\"")))
+                .body(crate::insights::export::snapshot_csv(&s)?))
+        }
+        other => Err(ApiError::BadRequest(format!("unknown format {other:?}: json or csv"))),
+    }
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct CommentersExportQuery {
+    /// Give real Instagram handles instead of pseudonyms (recorded in the audit log).
+    pub raw_handles: Option<bool>,
+}
+
+/// Every commenter of the account as CSV, identified by a pseudonym unless `raw_handles=true`.
+#[utoipa::path(get, path = "/api/v1/accounts/{id}/commenters/export", params(("id" = i64, Path), CommentersExportQuery),
+    responses((status = 200, description = "CSV"), (status = 404)), security(("bearer" = [])), tag = "audience")]
+#[get("/accounts/{id}/commenters/export")]
+pub async fn export_commenters(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    id: web::Path<i64>,
+    q: web::Query<CommentersExportQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let raw = q.raw_handles.unwrap_or(false);
+    let mut rows: Vec<CommenterRow> = Vec::new();
+    let mut conn = state.read_pool.get().await?;
+    let mut after = 0;
+    loop {
+        let page = read::commenters(&mut conn, user.id, *id, after, 5_000)
+            .await?
+            .ok_or_else(|| ApiError::NotFound("no such account".into()))?;
+        let done = page.len() < 5_000;
+        after = page.last().map_or(after, |r| r.id);
+        rows.extend(page);
+        if done {
+            break;
+        }
+    }
+    let body = crate::insights::export::commenters_csv(&rows, if raw { None } else { Some(&state.privacy) })?;
+    let details = serde_json::json!({"account_id": *id, "rows": rows.len(), "raw_handles": raw});
+    privacy::audit(
+        &mut *state.pool.get().await?,
+        &format!("user:{}", user.id),
+        AuditAction::AudienceExport,
+        None,
+        &details,
+    )
+    .await?;
+    Ok(HttpResponse::Ok()
+        .content_type("text/csv; charset=utf-8")
+        .insert_header(("content-disposition", format!("attachment; filename=\"commenters-{id}.csv\"")))
+        .body(body))
+}

@@ -1,0 +1,268 @@
+//! Reading audiences: stored snapshots (never recomputed), their history, comparisons,
+//! audience overlap between accounts, and the commenters list. Every function is scoped to
+//! the calling user.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use diesel::QueryableByName;
+use diesel::sql_types::{BigInt, Bool, Jsonb, Nullable, Text, Timestamptz};
+use diesel::{OptionalExtension, QueryResult};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use serde::Serialize;
+
+use super::snapshot::Snapshot;
+
+#[derive(QueryableByName)]
+struct Stored {
+    #[diesel(sql_type = Jsonb)]
+    snapshot: serde_json::Value,
+}
+
+fn parse(v: serde_json::Value) -> Option<Snapshot> {
+    serde_json::from_value(v).ok()
+}
+
+/// The latest completed snapshot of the user's account.
+pub async fn latest_snapshot(
+    conn: &mut AsyncPgConnection,
+    user_id: i64,
+    account_id: i64,
+) -> QueryResult<Option<serde_json::Value>> {
+    let row: Option<Stored> = diesel::sql_query(
+        "SELECT a.snapshot FROM analyses a JOIN tracked_accounts t ON t.id = a.tracked_account_id
+         WHERE t.id = $1 AND t.user_id = $2 AND a.snapshot IS NOT NULL
+         ORDER BY a.finished_at DESC, a.id DESC LIMIT 1",
+    )
+    .bind::<BigInt, _>(account_id)
+    .bind::<BigInt, _>(user_id)
+    .get_result(conn)
+    .await
+    .optional()?;
+    Ok(row.map(|r| r.snapshot))
+}
+
+/// The snapshot of the user's analysis, if it has one.
+pub async fn analysis_snapshot(
+    conn: &mut AsyncPgConnection,
+    user_id: i64,
+    analysis_id: i64,
+) -> QueryResult<Option<serde_json::Value>> {
+    let row: Option<Stored> = diesel::sql_query(
+        "SELECT a.snapshot FROM analyses a JOIN tracked_accounts t ON t.id = a.tracked_account_id
+         WHERE a.id = $1 AND t.user_id = $2 AND a.snapshot IS NOT NULL",
+    )
+    .bind::<BigInt, _>(analysis_id)
+    .bind::<BigInt, _>(user_id)
+    .get_result(conn)
+    .await
+    .optional()?;
+    Ok(row.map(|r| r.snapshot))
+}
+
+/// One point of a trend: the headline shares of one snapshot.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Summary {
+    pub analysis_id: i64,
+    pub account_id: i64,
+    pub handle: String,
+    pub generated_at: DateTime<Utc>,
+    pub unique_commenters: usize,
+    /// Commenters whose gender was labelled.
+    pub gender_n: usize,
+    /// Corrected when a calibration applied, else raw.
+    pub gender: BTreeMap<String, f64>,
+    pub gender_corrected: bool,
+    pub age_n: usize,
+    pub age_brackets: BTreeMap<String, f64>,
+    pub age_corrected: bool,
+    pub profile_types: BTreeMap<String, f64>,
+    pub private_share: f64,
+}
+
+impl Summary {
+    #[must_use]
+    pub fn of(s: &Snapshot) -> Self {
+        let pick = |b: &crate::vision::estimate::Breakdown| match &b.corrected {
+            Some(c) => (c.iter().map(|x| (x.class.clone(), x.share)).collect(), true),
+            None => (b.raw.iter().map(|x| (x.class.clone(), x.share)).collect(), false),
+        };
+        let (gender, gender_corrected) = pick(&s.audience.gender);
+        let (age_brackets, age_corrected) = pick(&s.audience.age_brackets);
+        Self {
+            analysis_id: s.analysis_id,
+            account_id: s.account_id,
+            handle: s.handle.clone(),
+            generated_at: s.generated_at,
+            unique_commenters: s.sample.unique_commenters,
+            gender_n: s.audience.gender.n,
+            gender,
+            gender_corrected,
+            age_n: s.audience.age_brackets.n,
+            age_brackets,
+            age_corrected,
+            profile_types: s.audience.profile_types.iter().map(|x| (x.class.clone(), x.share)).collect(),
+            private_share: s.account_types.private.share,
+        }
+    }
+}
+
+/// The account's snapshots, oldest first, as trend points.
+pub async fn history(
+    conn: &mut AsyncPgConnection,
+    user_id: i64,
+    account_id: i64,
+) -> QueryResult<Vec<Summary>> {
+    let rows: Vec<Stored> = diesel::sql_query(
+        "SELECT a.snapshot FROM analyses a JOIN tracked_accounts t ON t.id = a.tracked_account_id
+         WHERE t.id = $1 AND t.user_id = $2 AND a.snapshot IS NOT NULL ORDER BY a.finished_at, a.id",
+    )
+    .bind::<BigInt, _>(account_id)
+    .bind::<BigInt, _>(user_id)
+    .load(conn)
+    .await?;
+    Ok(rows.into_iter().filter_map(|r| parse(r.snapshot)).map(|s| Summary::of(&s)).collect())
+}
+
+/// Commenters shared between two of the user's accounts (over everything stored for them).
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Overlap {
+    pub account_a: i64,
+    pub account_b: i64,
+    pub commenters_a: i64,
+    pub commenters_b: i64,
+    pub shared: i64,
+    /// shared / (a + b - shared).
+    pub jaccard: f64,
+}
+
+pub async fn overlap(
+    conn: &mut AsyncPgConnection,
+    user_id: i64,
+    a: i64,
+    b: i64,
+) -> QueryResult<Option<Overlap>> {
+    #[derive(QueryableByName)]
+    struct Row {
+        #[diesel(sql_type = BigInt)]
+        owned: i64,
+        #[diesel(sql_type = BigInt)]
+        ca: i64,
+        #[diesel(sql_type = BigInt)]
+        cb: i64,
+        #[diesel(sql_type = BigInt)]
+        shared: i64,
+    }
+    let r: Row = diesel::sql_query(
+        "WITH owned AS (SELECT id FROM tracked_accounts WHERE user_id = $3 AND id IN ($1, $2)),
+         pa AS (SELECT DISTINCT c.ig_profile_id FROM comments c JOIN tracked_account_posts t ON t.post_id = c.post_id
+                WHERE t.tracked_account_id = $1 AND $1 IN (SELECT id FROM owned)),
+         pb AS (SELECT DISTINCT c.ig_profile_id FROM comments c JOIN tracked_account_posts t ON t.post_id = c.post_id
+                WHERE t.tracked_account_id = $2 AND $2 IN (SELECT id FROM owned))
+         SELECT (SELECT count(*) FROM owned) AS owned, (SELECT count(*) FROM pa) AS ca, (SELECT count(*) FROM pb) AS cb,
+                (SELECT count(*) FROM pa JOIN pb USING (ig_profile_id)) AS shared",
+    )
+    .bind::<BigInt, _>(a)
+    .bind::<BigInt, _>(b)
+    .bind::<BigInt, _>(user_id)
+    .get_result(conn)
+    .await?;
+    let needed = if a == b { 1 } else { 2 };
+    if r.owned < needed {
+        return Ok(None);
+    }
+    let union = r.ca + r.cb - r.shared;
+    Ok(Some(Overlap {
+        account_a: a,
+        account_b: b,
+        commenters_a: r.ca,
+        commenters_b: r.cb,
+        shared: r.shared,
+        jaccard: if union > 0 { r.shared as f64 / union as f64 } else { 0.0 },
+    }))
+}
+
+/// One commenter of an account, with their classification (owner only).
+#[derive(Debug, Clone, QueryableByName, Serialize, utoipa::ToSchema)]
+pub struct CommenterRow {
+    #[diesel(sql_type = BigInt)]
+    pub id: i64,
+    #[diesel(sql_type = Text)]
+    pub username: String,
+    #[diesel(sql_type = BigInt)]
+    pub comments: i64,
+    #[diesel(sql_type = Nullable<Bool>)]
+    pub is_private: Option<bool>,
+    #[diesel(sql_type = Nullable<Bool>)]
+    pub is_verified: Option<bool>,
+    #[diesel(sql_type = Nullable<Bool>)]
+    pub is_business: Option<bool>,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub picture_status: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub profile_type: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub gender: Option<String>,
+    #[diesel(sql_type = Nullable<diesel::sql_types::Double>)]
+    pub age_estimate: Option<f64>,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub abstain_reason: Option<String>,
+    /// `local` or `gemini`.
+    #[diesel(sql_type = Nullable<Text>)]
+    pub source: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub model: Option<String>,
+    #[diesel(sql_type = Nullable<Timestamptz>)]
+    pub last_comment_at: Option<DateTime<Utc>>,
+}
+
+/// The commenters of the user's account after profile id `after`, by id.
+pub async fn commenters(
+    conn: &mut AsyncPgConnection,
+    user_id: i64,
+    account_id: i64,
+    after: i64,
+    limit: i64,
+) -> QueryResult<Option<Vec<CommenterRow>>> {
+    let owned: Option<i64> =
+        diesel::sql_query("SELECT id FROM tracked_accounts WHERE id = $1 AND user_id = $2")
+            .bind::<BigInt, _>(account_id)
+            .bind::<BigInt, _>(user_id)
+            .get_result::<IdRow>(conn)
+            .await
+            .optional()?
+            .map(|r| r.id);
+    if owned.is_none() {
+        return Ok(None);
+    }
+    let rows = diesel::sql_query(
+        "WITH mine AS (
+            SELECT c.ig_profile_id, count(*) AS comments, max(c.commented_at) AS last_comment_at
+            FROM comments c JOIN tracked_account_posts t ON t.post_id = c.post_id
+            WHERE t.tracked_account_id = $1 AND c.ig_profile_id > $2
+            GROUP BY c.ig_profile_id ORDER BY c.ig_profile_id LIMIT $3)
+         SELECT pr.id, pr.username, mine.comments, pr.is_private, pr.is_verified, pr.is_business,
+                pic.fetch_status AS picture_status,
+                coalesce(k.profile_type, CASE WHEN pic.fetch_status = 'default_avatar' THEN 'default_avatar' END) AS profile_type,
+                k.gender, k.age_estimate, k.abstain_reason, k.source_model AS source, k.model_version AS model,
+                mine.last_comment_at
+         FROM mine JOIN ig_profiles pr ON pr.id = mine.ig_profile_id
+         LEFT JOIN LATERAL (SELECT fetch_status, content_sha256 FROM profile_pictures WHERE ig_profile_id = pr.id
+                            ORDER BY created_at DESC, id DESC LIMIT 1) pic ON true
+         LEFT JOIN LATERAL (SELECT * FROM classifications WHERE content_sha256 = pic.content_sha256
+                            ORDER BY (source_model = 'gemini') DESC, created_at DESC LIMIT 1) k ON true
+         ORDER BY pr.id",
+    )
+    .bind::<BigInt, _>(account_id)
+    .bind::<BigInt, _>(after)
+    .bind::<BigInt, _>(limit)
+    .load(conn)
+    .await?;
+    Ok(Some(rows))
+}
+
+#[derive(QueryableByName)]
+struct IdRow {
+    #[diesel(sql_type = BigInt)]
+    id: i64,
+}
