@@ -523,6 +523,22 @@ mod tests {
     }
 
     #[test]
+    fn vision_settings_are_checked() {
+        let config = Config::load_from(None, &[]).expect("defaults are valid");
+        assert_eq!(config.settings.vision.models_dir, PathBuf::from("models"));
+        assert!(config.settings.vision.worker_threads() >= 1);
+        let err = Config::load_from(None, &vars(&[("AUDIENCELENS__VISION__GENDER_THRESHOLD", "1.5")]))
+            .expect_err("must fail");
+        assert!(err.to_string().contains("vision.gender_threshold"), "{err}");
+        let err = Config::load_from(None, &vars(&[("AUDIENCELENS__VISION__GENDER_UNCERTAIN_HIGH", "0.6")]))
+            .expect_err("must fail");
+        assert!(err.to_string().contains("vision.gender_uncertain"), "{err}");
+        let config =
+            Config::load_from(None, &vars(&[("AUDIENCELENS__VISION__THREADS", "3")])).expect("valid");
+        assert_eq!(config.settings.vision.worker_threads(), 3);
+    }
+
+    #[test]
     fn unknown_key_is_an_error() {
         let err = Config::load_from(None, &vars(&[("AUDIENCELENS__QUEUE__LEASE_SECZ", "5")]))
             .expect_err("must fail");

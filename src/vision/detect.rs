@@ -121,6 +121,17 @@ impl BlazeFace {
         threshold: f64,
         mirror: bool,
     ) -> Result<Vec<Detection>, PictureError> {
+        Ok(weighted_nms(self.candidates(rgb, pad, threshold, mirror)?, NMS_IOU))
+    }
+
+    /// [`BlazeFace::detect`] before merging: every anchor scoring at least `threshold`.
+    pub fn candidates(
+        &mut self,
+        rgb: &RgbImage,
+        pad: f64,
+        threshold: f64,
+        mirror: bool,
+    ) -> Result<Vec<Detection>, PictureError> {
         let (tensor, letterbox) = self.input(rgb, pad, mirror);
         let (scores, boxes) = self.run(&tensor)?;
         // sigmoid(raw) >= t  <=>  raw >= logit(t)
@@ -154,9 +165,8 @@ impl BlazeFace {
                 keypoints,
             });
         }
-        let merged = weighted_nms(candidates, NMS_IOU);
         let width = f64::from(rgb.width());
-        Ok(if mirror { merged.into_iter().map(|d| d.unmirrored(width)).collect() } else { merged })
+        Ok(if mirror { candidates.into_iter().map(|d| d.unmirrored(width)).collect() } else { candidates })
     }
 }
 

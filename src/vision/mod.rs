@@ -66,9 +66,9 @@ pub use self::settings::{LabelSettings, MODEL_NAME};
 use crate::config::VisionSettings;
 
 /// The sessions one picture at a time needs.
-pub struct Worker {
-    pub detectors: Detectors,
-    pub nets: AgeGenderNets,
+pub(crate) struct Worker {
+    pub(crate) detectors: Detectors,
+    pub(crate) nets: AgeGenderNets,
 }
 
 impl Worker {
@@ -126,7 +126,7 @@ impl Classifier {
     }
 
     /// Runs `f` with a worker (waiting for one if all are busy).
-    pub fn with_worker<R>(&self, f: impl FnOnce(&mut Worker) -> R) -> Result<R, PictureError> {
+    pub(crate) fn with_worker<R>(&self, f: impl FnOnce(&mut Worker) -> R) -> Result<R, PictureError> {
         let mut worker = self
             .workers
             .checkout(|| Worker::load(&self.paths))

@@ -17,7 +17,7 @@ use super::error::PictureError;
 pub enum ProfileType {
     /// One dominant face.
     Person,
-    /// Two or more faces of similar size (the largest is classified).
+    /// Two or more faces of similar size, or a crowd (the largest face is classified).
     Group,
     /// No face: logos, pets, landscapes, text, cartoons.
     NoPerson,
