@@ -38,6 +38,7 @@ pub struct AppState {
     pub tokens: TokenKeys,
     pub privacy: PrivacyKey,
     pub classifier: Arc<tokio::sync::OnceCell<Arc<crate::vision::Classifier>>>,
+    pub known_users: Arc<crate::users::KnownUsers>,
 }
 
 impl AppState {
@@ -79,6 +80,7 @@ impl AppState {
             tokens,
             privacy,
             classifier: Arc::default(),
+            known_users: Arc::default(),
         })
     }
 

@@ -1,7 +1,8 @@
 //! Benchmarks that ship in the binary, so anyone can measure on their own machine:
-//! `audiencelens bench queue|import|vision|audience`. The database ones create and drop their
+//! `audiencelens bench queue|import|api|vision|audience`. The database ones create and drop their
 //! own scratch database.
 
+mod api;
 mod audience;
 mod import;
 mod queue;
@@ -17,6 +18,8 @@ use crate::config::Config;
 pub enum BenchCommand {
     /// Queue throughput and pickup latency with no-op jobs, unbatched and batched, side by side.
     Queue(queue::QueueBenchArgs),
+    /// Demographics reads under concurrent load against the real server.
+    Api(api::ApiBenchArgs),
     /// Import speed: a generated export of N comments through `import`'s code path.
     Import(import::ImportBenchArgs),
     /// The local classifier: throughput on one thread and all cores, accuracy with labels,
@@ -35,6 +38,7 @@ pub async fn run(command: BenchCommand, config: Config) -> anyhow::Result<()> {
     match command {
         BenchCommand::Queue(args) => queue::run(args, config).await,
         BenchCommand::Import(args) => import::run(args, config).await,
+        BenchCommand::Api(args) => api::run(args, config).await,
         BenchCommand::Audience(args) => tokio::task::spawn_blocking(move || audience::run(&args, &config))
             .await
             .map_err(anyhow::Error::from)?,

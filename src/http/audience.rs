@@ -29,10 +29,10 @@ pub async fn latest(
     user: AuthUser,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
-    let s = read::latest_snapshot(&mut *state.read_pool.get().await?, user.id, *id)
+    let s = read::latest_snapshot_text(&mut *state.read_pool.get().await?, user.id, *id)
         .await?
         .ok_or_else(no_result)?;
-    Ok(HttpResponse::Ok().json(s))
+    Ok(HttpResponse::Ok().content_type("application/json").body(s))
 }
 
 /// The audience found by one analysis.

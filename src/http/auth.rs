@@ -54,10 +54,16 @@ impl FromRequest for AuthUser {
                 state.tokens.verify(token)
             };
             let Some(id) = user_id else { return Err(ApiError::Unauthorized.into()) };
-            let mut conn = state.pool.get().await.map_err(ApiError::from)?;
-            // A deleted user's token dies with the user.
-            let Some(is_admin) = users::is_admin(&mut conn, id).await.map_err(ApiError::from)? else {
-                return Err(ApiError::Unauthorized.into());
+            // A deleted user's token dies with the user (within the cache's few seconds).
+            let is_admin = if let Some(is_admin) = state.known_users.get(id) {
+                is_admin
+            } else {
+                let mut conn = state.pool.get().await.map_err(ApiError::from)?;
+                let Some(is_admin) = users::is_admin(&mut conn, id).await.map_err(ApiError::from)? else {
+                    return Err(ApiError::Unauthorized.into());
+                };
+                state.known_users.put(id, is_admin);
+                is_admin
             };
             if let Some(limits) = limits {
                 limits.check_user(id)?;

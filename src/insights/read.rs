@@ -19,8 +19,34 @@ struct Stored {
     snapshot: serde_json::Value,
 }
 
+/// A snapshot as the JSON text stored: served as is, never parsed and re-serialised.
+#[derive(QueryableByName)]
+struct StoredText {
+    #[diesel(sql_type = Text)]
+    snapshot: String,
+}
+
 fn parse(v: serde_json::Value) -> Option<Snapshot> {
     serde_json::from_value(v).ok()
+}
+
+/// The latest completed snapshot of the user's account, as JSON text.
+pub async fn latest_snapshot_text(
+    conn: &mut AsyncPgConnection,
+    user_id: i64,
+    account_id: i64,
+) -> QueryResult<Option<String>> {
+    let row: Option<StoredText> = diesel::sql_query(
+        "SELECT a.snapshot::text AS snapshot FROM analyses a JOIN tracked_accounts t ON t.id = a.tracked_account_id
+         WHERE t.id = $1 AND t.user_id = $2 AND a.snapshot IS NOT NULL
+         ORDER BY a.finished_at DESC, a.id DESC LIMIT 1",
+    )
+    .bind::<BigInt, _>(account_id)
+    .bind::<BigInt, _>(user_id)
+    .get_result(conn)
+    .await
+    .optional()?;
+    Ok(row.map(|r| r.snapshot))
 }
 
 /// The latest completed snapshot of the user's account.

@@ -360,3 +360,201 @@ async fn any_body_to_any_endpoint_is_a_client_error_at_worst() {
         .expect("send");
     assert_eq!(r.status().as_u16(), 413);
 }
+
+/// The whole flow through the API with a stub Apify and a stub CDN: register, add an account,
+/// analyse it, read a consistent audience, page the commenters, export.
+#[tokio::test]
+async fn the_whole_flow_through_the_api() {
+    use crate::scrape::{comment, post};
+    use crate::stubs::{self, APIFY_TOKEN, ApifyStub};
+
+    let db = TestDb::new().await;
+    let apify = ApifyStub::start().await;
+    let cdn = wiremock::MockServer::start().await;
+    let base = apify.url();
+    let api = Api::start(
+        &db,
+        &[
+            ("AUDIENCELENS__APIFY__BASE_URL", base.as_str()),
+            ("AUDIENCELENS__APIFY__POLL_PAUSE_MS", "5"),
+            ("APIFY_TOKEN", APIFY_TOKEN),
+        ],
+    );
+    let mut comments = Vec::new();
+    let colours = [[200u8, 50, 50], [50, 200, 50], [50, 50, 200], [120, 120, 120]];
+    for i in 0..12u64 {
+        let name = format!("fan{i}");
+        let pic = stubs::picture_url(&cdn, &name);
+        stubs::serve_picture(&cdn, &name, 200, "image/jpeg", stubs::jpeg(96, 96, colours[(i % 4) as usize]))
+            .await;
+        comments.push(comment(4_000_000_001 + i % 2, 500 + i, &name, 9_000 + i, &pic));
+    }
+    apify
+        .actor(
+            "apify/instagram-scraper",
+            "RUN-P",
+            vec![
+                post("flow.brand", 4_000_000_001, 5, 6, vec![]),
+                post("flow.brand", 4_000_000_002, 6, 6, vec![]),
+            ],
+        )
+        .await;
+    apify.actor("apify/instagram-comment-scraper", "RUN-C", comments).await;
+
+    let token = api.user("flow@example.com").await;
+    let t = Some(token.as_str());
+    let account = api.call("POST", "/api/v1/accounts", t, Some(&json!({"handle": "flow.brand"}))).await.body
+        ["id"]
+        .as_i64()
+        .expect("id");
+    assert_eq!(
+        api.call("GET", &format!("/api/v1/accounts/{account}/audience"), t, None).await.status,
+        404,
+        "nothing yet"
+    );
+    let started = api.call("POST", &format!("/api/v1/accounts/{account}/analyses"), t, None).await;
+    assert_eq!(started.status, 202, "{:?}", started.body);
+    let analysis = started.body["id"].as_i64().expect("id");
+    let again = api.call("POST", &format!("/api/v1/accounts/{account}/analyses"), t, None).await;
+    assert_eq!(again.status, 409, "one analysis at a time");
+    crate::helpers::drain_jobs(&api.state, std::time::Duration::from_mins(1)).await;
+
+    let status = api.call("GET", &format!("/api/v1/analyses/{analysis}"), t, None).await;
+    assert_eq!(
+        (status.body["status"].as_str(), status.body["stage"].as_str()),
+        (Some("succeeded"), Some("done")),
+        "{:?}",
+        status.body
+    );
+    assert_eq!(status.body["progress"]["pictures_fetched"], 12);
+    let audience = api.call("GET", &format!("/api/v1/accounts/{account}/audience"), t, None).await;
+    assert_eq!(audience.status, 200);
+    let s = &audience.body;
+    assert_eq!(s["sample"]["unique_commenters"], 12);
+    assert_eq!(s["sample"]["comments"], 12);
+    assert_eq!(s["sample"]["posts_covered"], 2);
+    // Shares sum to 1 (within rounding); n and coverage match the stored rows.
+    // Results count per commenter (identical pictures are classified once, by hash).
+    let per_commenter =
+        "FROM profile_pictures pp JOIN classifications k ON k.content_sha256 = pp.content_sha256";
+    let classified = db.count(&format!("SELECT count(*) AS n {per_commenter}")).await;
+    assert_eq!(db.count("SELECT count(*) AS n FROM classifications").await, 4, "four distinct pictures");
+    assert_eq!(s["audience"]["classified"].as_i64(), Some(classified));
+    let types = s["audience"]["profile_types"].as_array().expect("types");
+    let sum: f64 = types.iter().map(|t| t["share"].as_f64().unwrap_or(0.0)).sum();
+    assert!((sum - 1.0).abs() < 0.001, "profile types sum to {sum}");
+    let counted: i64 = types.iter().map(|t| t["count"].as_i64().unwrap_or(0)).sum();
+    assert_eq!(counted, classified);
+    let persons =
+        db.count(&format!("SELECT count(*) AS n {per_commenter} WHERE k.profile_type = 'person'")).await;
+    let gender_n = s["audience"]["gender"]["n"].as_i64().expect("n");
+    assert!(gender_n <= persons);
+    let expected_coverage = if classified > 0 { gender_n as f64 / classified as f64 } else { 0.0 };
+    assert!((s["audience"]["gender"]["coverage"].as_f64().unwrap_or(-1.0) - expected_coverage).abs() < 1e-9);
+    for (dimension, breakdown) in
+        [("gender", &s["audience"]["gender"]), ("age", &s["audience"]["age_brackets"])]
+    {
+        let raw = breakdown["raw"].as_array().expect("raw");
+        let n: i64 = raw.iter().map(|r| r["count"].as_i64().unwrap_or(0)).sum();
+        assert_eq!(Some(n), breakdown["n"].as_i64(), "{dimension}");
+        if n > 0 {
+            let total: f64 = raw.iter().map(|r| r["share"].as_f64().unwrap_or(0.0)).sum();
+            assert!((total - 1.0).abs() < 0.001, "{dimension} shares sum to {total}");
+        }
+    }
+    assert_eq!(forbidden_fields(s), Vec::<String>::new());
+
+    let same = api.call("GET", &format!("/api/v1/analyses/{analysis}/audience"), t, None).await;
+    assert_eq!(same.body, audience.body, "the stored snapshot, not a recomputation");
+    let history = api.call("GET", &format!("/api/v1/accounts/{account}/audience/history"), t, None).await;
+    assert_eq!(history.body.as_array().map(Vec::len), Some(1));
+
+    let page = api.call("GET", &format!("/api/v1/accounts/{account}/commenters?limit=5"), t, None).await;
+    assert_eq!(page.body["items"].as_array().map(Vec::len), Some(5));
+    assert!(page.body["items"][0]["source"].as_str().is_some(), "{:?}", page.body["items"][0]);
+    let cursor = page.body["next_cursor"].as_str().expect("more");
+    let rest = api
+        .call("GET", &format!("/api/v1/accounts/{account}/commenters?limit=50&cursor={cursor}"), t, None)
+        .await;
+    assert_eq!(rest.body["items"].as_array().map(Vec::len), Some(7));
+
+    let url = format!("http://{}/api/v1/analyses/{analysis}/export?format=csv", api.addr);
+    let client = audiencelens::clients::http_client().build().expect("client");
+    let csv = client.get(&url).bearer_auth(&token).send().await.expect("csv");
+    assert_eq!(csv.headers()["content-type"], "text/csv; charset=utf-8");
+    let csv = csv.text().await.expect("body");
+    assert!(csv.starts_with("weighting,dimension,class,n,coverage,count,share,ci95_low,ci95_high"));
+    assert!(csv.lines().any(|l| l.starts_with("commenter,gender,female,")), "{csv}");
+    let url = format!("http://{}/api/v1/accounts/{account}/commenters/export", api.addr);
+    let pseudonymised =
+        client.get(&url).bearer_auth(&token).send().await.expect("csv").text().await.expect("body");
+    assert_eq!(pseudonymised.lines().count(), 13);
+    assert!(
+        !pseudonymised.contains("fan1") && pseudonymised.contains("p_"),
+        "handles are pseudonymised by default"
+    );
+    let raw = client
+        .get(format!("{url}?raw_handles=true"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("csv")
+        .text()
+        .await
+        .expect("body");
+    assert!(raw.contains("fan1"));
+    assert_eq!(db.count("SELECT count(*) AS n FROM audit_log WHERE action = 'audience_export'").await, 2);
+
+    // Another user sees none of it.
+    let other = api.user("other@example.com").await;
+    for path in [
+        format!("/api/v1/accounts/{account}/audience"),
+        format!("/api/v1/analyses/{analysis}/audience"),
+        format!("/api/v1/accounts/{account}/audience/history"),
+        format!("/api/v1/accounts/{account}/commenters"),
+        format!("/api/v1/accounts/{account}/commenters/export"),
+        format!("/api/v1/analyses/{analysis}/export"),
+        format!("/api/v1/audience/overlap?a={account}&b={account}"),
+        format!("/api/v1/audience/compare?accounts={account},{account}"),
+        "/api/v1/admin/people/fan1".to_owned(),
+    ] {
+        let r = api.call("GET", &path, Some(&other), None).await;
+        assert!(matches!(r.status, 403 | 404), "{path}: {} {:?}", r.status, r.body);
+    }
+    let r = api.call("POST", "/api/v1/admin/erasures", Some(&other), Some(&json!({"handle": "fan1"}))).await;
+    assert_eq!(r.status, 403);
+}
+
+/// Field names that would reveal a special category of personal data.
+fn forbidden_fields(v: &Value) -> Vec<String> {
+    const WORDS: &[&str] = &[
+        "race",
+        "racial",
+        "ethnicity",
+        "ethnic",
+        "religion",
+        "health",
+        "sexual",
+        "orientation",
+        "political",
+    ];
+    let mut found = Vec::new();
+    let mut stack = vec![v];
+    while let Some(v) = stack.pop() {
+        match v {
+            Value::Object(m) => {
+                for (k, x) in m {
+                    if k.split(|c: char| !c.is_ascii_alphanumeric())
+                        .any(|w| WORDS.contains(&w.to_ascii_lowercase().as_str()))
+                    {
+                        found.push(k.clone());
+                    }
+                    stack.push(x);
+                }
+            }
+            Value::Array(a) => stack.extend(a.iter()),
+            _ => {}
+        }
+    }
+    found
+}

@@ -6,6 +6,8 @@
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 // Test helpers favour plain signatures and local row types over these pedantic rules.
 #![allow(clippy::needless_pass_by_value, clippy::items_after_statements, clippy::type_complexity)]
+// End-to-end scenarios read best as one story.
+#![allow(clippy::too_many_lines)]
 
 mod api;
 mod apify;
