@@ -199,3 +199,40 @@ pub async fn cancel_user_analysis(
     .await?;
     Ok(Some(n == 1))
 }
+
+/// Reopens the user's failed analysis and puts its failed stage job back in the queue.
+/// `None`: no such analysis; `Some(false)`: it has not failed, or no failed stage job is left.
+pub async fn retry_user_analysis(
+    conn: &mut AsyncPgConnection,
+    user_id: i64,
+    id: i64,
+) -> QueryResult<Option<bool>> {
+    use diesel_async::AsyncConnection;
+    #[derive(QueryableByName)]
+    struct Job {
+        #[diesel(sql_type = BigInt)]
+        id: i64,
+    }
+    let Some(analysis) = get_user_analysis(conn, user_id, id).await? else { return Ok(None) };
+    if analysis.status != "failed" {
+        return Ok(Some(false));
+    }
+    conn.transaction::<_, diesel::result::Error, _>(async |conn| {
+        let failed: Option<Job> = diesel::sql_query(
+            "SELECT id FROM jobs WHERE dedupe_key LIKE $1 AND status = 'failed' ORDER BY id DESC LIMIT 1",
+        )
+        .bind::<Text, _>(format!("analysis:{id}:%"))
+        .get_result(conn)
+        .await
+        .optional()?;
+        let Some(job) = failed else { return Ok(Some(false)) };
+        diesel::sql_query(
+            "UPDATE analyses SET status = 'running', error = NULL, finished_at = NULL WHERE id = $1",
+        )
+        .bind::<BigInt, _>(id)
+        .execute(conn)
+        .await?;
+        Ok(Some(crate::queue::storage::retry_job(conn, crate::queue::JobId(job.id)).await?))
+    })
+    .await
+}

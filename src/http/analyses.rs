@@ -162,3 +162,23 @@ pub async fn cancel(
         }
     }
 }
+
+/// Retries a failed analysis from the stage that failed (work already done is kept).
+#[utoipa::path(post, path = "/api/v1/analyses/{id}/retry", params(("id" = i64, Path)),
+    responses((status = 202, body = AnalysisView), (status = 404), (status = 409)), security(("bearer" = [])), tag = "analyses")]
+#[post("/analyses/{id}/retry")]
+pub async fn retry(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    let mut conn = state.pool.get().await?;
+    match analyses::retry_user_analysis(&mut conn, user.id, *id).await? {
+        None => Err(not_found()),
+        Some(false) => Err(ApiError::Conflict("only a failed analysis can be retried".into())),
+        Some(true) => {
+            let a = analyses::get_user_analysis(&mut conn, user.id, *id).await?.ok_or_else(not_found)?;
+            Ok(HttpResponse::Accepted().json(AnalysisView::from(a)))
+        }
+    }
+}

@@ -60,6 +60,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
             .service(analyses::list)
             .service(analyses::get)
             .service(analyses::cancel)
+            .service(analyses::retry)
             .service(audience::latest)
             .service(audience::of_analysis)
             .service(audience::history)

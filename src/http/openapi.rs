@@ -24,7 +24,7 @@ impl Modify for BearerAuth {
     paths(
         auth::register, auth::login, auth::refresh, auth::create_api_key, auth::list_api_keys, auth::revoke_api_key,
         accounts::create, accounts::list, accounts::get, accounts::update, accounts::remove,
-        analyses::start, analyses::list, analyses::get, analyses::cancel,
+        analyses::start, analyses::list, analyses::get, analyses::cancel, analyses::retry,
         audience::latest, audience::of_analysis, audience::history, audience::compare, audience::overlap,
         audience::commenters, audience::export, audience::export_commenters,
         admin::erase_person, admin::export_person,

@@ -558,3 +558,61 @@ fn forbidden_fields(v: &Value) -> Vec<String> {
     }
     found
 }
+
+/// A failed analysis resumes from its failed stage once the cause is fixed.
+#[tokio::test]
+async fn a_failed_analysis_can_be_retried() {
+    use crate::scrape::post;
+    use crate::stubs::{APIFY_TOKEN, ApifyStub, apify_error};
+
+    let db = TestDb::new().await;
+    let apify = ApifyStub::start().await;
+    let base = apify.url();
+    let api =
+        Api::start(&db, &[("AUDIENCELENS__APIFY__BASE_URL", base.as_str()), ("APIFY_TOKEN", APIFY_TOKEN)]);
+    apify.actor("apify/instagram-scraper", "R-OK", vec![post("retry.me", 4_100_000_001, 2, 0, vec![])]).await;
+    apify.actor("apify/instagram-comment-scraper", "R-C", vec![]).await;
+    apify
+        .fail_starts(
+            "apify/instagram-scraper",
+            1,
+            apify_error(402, "not-enough-usage-to-run-paid-actor", "top up"),
+        )
+        .await;
+    let token = api.user("retry@example.com").await;
+    let t = Some(token.as_str());
+    let account =
+        api.call("POST", "/api/v1/accounts", t, Some(&json!({"handle": "retry.me"}))).await.body["id"]
+            .as_i64()
+            .expect("id");
+    let id = api.call("POST", &format!("/api/v1/accounts/{account}/analyses"), t, None).await.body["id"]
+        .as_i64()
+        .expect("id");
+    crate::helpers::drain_jobs(&api.state, std::time::Duration::from_secs(30)).await;
+    let failed = api.call("GET", &format!("/api/v1/analyses/{id}"), t, None).await;
+    assert_eq!(failed.body["status"], "failed");
+    assert!(failed.body["error"].as_str().unwrap_or("").contains("credit exhausted"));
+    assert_eq!(
+        api.call(
+            "POST",
+            &format!("/api/v1/analyses/{id}/retry"),
+            Some(&api.user("x@example.com").await),
+            None
+        )
+        .await
+        .status,
+        404
+    );
+
+    let retried = api.call("POST", &format!("/api/v1/analyses/{id}/retry"), t, None).await;
+    assert_eq!(
+        (retried.status, retried.body["status"].as_str()),
+        (202, Some("running")),
+        "{:?}",
+        retried.body
+    );
+    crate::helpers::drain_jobs(&api.state, std::time::Duration::from_secs(30)).await;
+    let done = api.call("GET", &format!("/api/v1/analyses/{id}"), t, None).await;
+    assert_eq!(done.body["status"], "succeeded", "{:?}", done.body);
+    assert_eq!(api.call("POST", &format!("/api/v1/analyses/{id}/retry"), t, None).await.status, 409);
+}

@@ -212,8 +212,8 @@ pub async fn run_cli(db: &TestDb, args: &[&str], vars: &[(&str, &str)]) -> (i32,
     )
 }
 
-/// Runs the real job kinds in-process until no job is queued or running (failed jobs stay
-/// failed), like a worker that stops when the queue is empty.
+/// Runs the real job kinds in-process until none of their jobs is queued or running (failed
+/// jobs stay failed), like a worker that stops when the queue is empty.
 pub async fn drain_jobs(state: &audiencelens::app::AppState, timeout: Duration) {
     use audiencelens::queue::{Worker, WorkerOptions};
     let mut options = WorkerOptions::from_settings(&state.config.settings.queue);
@@ -226,6 +226,7 @@ pub async fn drain_jobs(state: &audiencelens::app::AppState, timeout: Duration) 
         options,
         metrics: state.metrics.clone(),
     };
+    let kinds: Vec<String> = state.registry().kinds().iter().map(|k| (*k).to_owned()).collect();
     let handle = tokio::spawn(worker.run(stop.clone()));
     let started = Instant::now();
     let mut idle = 0;
@@ -237,11 +238,13 @@ pub async fn drain_jobs(state: &audiencelens::app::AppState, timeout: Duration) 
             #[diesel(sql_type = BigInt)]
             n: i64,
         }
-        let busy: N =
-            diesel::sql_query("SELECT count(*) AS n FROM jobs WHERE status IN ('queued', 'running')")
-                .get_result(&mut conn)
-                .await
-                .expect("count");
+        let busy: N = diesel::sql_query(
+            "SELECT count(*) AS n FROM jobs WHERE status IN ('queued', 'running') AND kind = ANY($1)",
+        )
+        .bind::<diesel::sql_types::Array<diesel::sql_types::Text>, _>(&kinds)
+        .get_result(&mut conn)
+        .await
+        .expect("count");
         idle = if busy.n == 0 { idle + 1 } else { 0 };
         if idle >= 3 {
             break;

@@ -14,6 +14,7 @@ mod apify;
 mod helpers;
 mod http;
 mod ingest;
+mod maintenance;
 mod pictures;
 mod privacy;
 mod processes;
