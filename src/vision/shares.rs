@@ -79,6 +79,39 @@ pub fn correct(observed: &[f64], confusion: &[Vec<f64>]) -> Vec<f64> {
 }
 
 /// A multinomial draw of `n` items with probabilities `p`.
+/// A Gamma(shape, 1) draw (Marsaglia and Tsang; shapes below 1 boosted by U^(1/shape)).
+fn gamma(rng: &mut SmallRng, shape: f64) -> f64 {
+    if shape < 1.0 {
+        let u: f64 = rng.random_range(f64::EPSILON..1.0);
+        return gamma(rng, shape + 1.0) * u.powf(1.0 / shape);
+    }
+    let d = shape - 1.0 / 3.0;
+    let c = 1.0 / (9.0 * d).sqrt();
+    loop {
+        // A standard normal by Box-Muller.
+        let (u1, u2): (f64, f64) = (rng.random_range(f64::EPSILON..1.0), rng.random());
+        let x = (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos();
+        let v = (1.0 + c * x).powi(3);
+        if v <= 0.0 {
+            continue;
+        }
+        let u: f64 = rng.random_range(f64::EPSILON..1.0);
+        if u.ln() < 0.5 * x * x + d - d * v + d * v.ln() {
+            return d * v;
+        }
+    }
+}
+
+/// Observed counts redrawn from their posterior under a Jeffreys prior (Dirichlet with
+/// counts + 1/2), scaled back to the same total. Unlike resampling the observed shares, a
+/// class never observed still varies, so "0 of 9" does not get a zero-width interval.
+fn posterior_counts(rng: &mut SmallRng, observed: &[f64]) -> Vec<f64> {
+    let total: f64 = observed.iter().sum();
+    let draws: Vec<f64> = observed.iter().map(|c| gamma(rng, c + 0.5)).collect();
+    let sum: f64 = draws.iter().sum();
+    draws.iter().map(|g| if sum > 0.0 { g / sum * total } else { 0.0 }).collect()
+}
+
 fn multinomial(rng: &mut SmallRng, n: u64, p: &[f64]) -> Vec<f64> {
     let mut cumulative = Vec::with_capacity(p.len());
     let mut acc = 0.0;
@@ -106,8 +139,6 @@ pub fn correct_with_interval(
 ) -> Option<Vec<(f64, [f64; 2])>> {
     let confusion = row_probabilities(confusion_counts)?;
     let point = correct(observed, &confusion);
-    let total: f64 = observed.iter().sum();
-    let observed_p: Vec<f64> = observed.iter().map(|v| if total > 0.0 { v / total } else { 0.0 }).collect();
     let mut rng = SmallRng::seed_from_u64(seed);
     let mut draws: Vec<Vec<f64>> = vec![Vec::with_capacity(rounds); point.len()];
     for _ in 0..rounds {
@@ -117,7 +148,7 @@ pub fn correct_with_interval(
             .map(|(row, p)| multinomial(&mut rng, row.iter().sum::<f64>().round() as u64, p))
             .collect();
         let Some(resampled) = row_probabilities(&resampled_counts) else { continue };
-        let observed_star = multinomial(&mut rng, total.round() as u64, &observed_p);
+        let observed_star = posterior_counts(&mut rng, observed);
         for (slot, v) in draws.iter_mut().zip(correct(&observed_star, &resampled)) {
             slot.push(v);
         }
