@@ -82,22 +82,22 @@ pub fn correct(observed: &[f64], confusion: &[Vec<f64>]) -> Vec<f64> {
 /// A Gamma(shape, 1) draw (Marsaglia and Tsang; shapes below 1 boosted by U^(1/shape)).
 fn gamma(rng: &mut SmallRng, shape: f64) -> f64 {
     if shape < 1.0 {
-        let u: f64 = rng.random_range(f64::EPSILON..1.0);
-        return gamma(rng, shape + 1.0) * u.powf(1.0 / shape);
+        let boost: f64 = rng.random_range(f64::EPSILON..1.0);
+        return gamma(rng, shape + 1.0) * boost.powf(1.0 / shape);
     }
-    let d = shape - 1.0 / 3.0;
-    let c = 1.0 / (9.0 * d).sqrt();
+    let offset = shape - 1.0 / 3.0;
+    let scale = 1.0 / (9.0 * offset).sqrt();
     loop {
         // A standard normal by Box-Muller.
         let (u1, u2): (f64, f64) = (rng.random_range(f64::EPSILON..1.0), rng.random());
-        let x = (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos();
-        let v = (1.0 + c * x).powi(3);
-        if v <= 0.0 {
+        let normal = (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos();
+        let cube = (1.0 + scale * normal).powi(3);
+        if cube <= 0.0 {
             continue;
         }
-        let u: f64 = rng.random_range(f64::EPSILON..1.0);
-        if u.ln() < 0.5 * x * x + d - d * v + d * v.ln() {
-            return d * v;
+        let accept: f64 = rng.random_range(f64::EPSILON..1.0);
+        if accept.ln() < 0.5 * normal * normal + offset - offset * cube + offset * cube.ln() {
+            return offset * cube;
         }
     }
 }
