@@ -172,6 +172,15 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_class_never_observed_still_gets_an_interval() {
+        let confusion = vec![vec![90.0, 10.0], vec![10.0, 90.0]];
+        let out = correct_with_interval(&[9.0, 0.0], &confusion, 500, 1).expect("corrected");
+        let [lo, hi] = out[0].1;
+        assert!(hi >= out[0].0 && lo < 0.95, "9 of 9 must not be certain: [{lo}, {hi}]");
+        assert!(out[1].1[1] > 0.0, "the unobserved class's upper bound is above 0");
+    }
+
+    #[test]
     fn wilson_matches_a_known_interval() {
         // 40 of 100: Wilson 95 % = [0.3094, 0.4980].
         let [lo, hi] = wilson(40.0, 100.0, Z95);
