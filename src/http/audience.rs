@@ -12,7 +12,7 @@ use super::auth::AuthUser;
 use super::error::ApiError;
 use super::pagination::{Page, PageQuery};
 use crate::app::AppState;
-use crate::insights::read::{self, CommenterRow, Overlap, Summary};
+use crate::insights::read::{self, CommenterRow, Overlap, Summary, Which};
 use crate::insights::snapshot::Snapshot;
 use crate::privacy::{self, AuditAction};
 
@@ -29,7 +29,7 @@ pub async fn latest(
     user: AuthUser,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
-    let s = read::latest_snapshot_text(&mut *state.read_pool.get().await?, user.id, *id)
+    let s = read::snapshot_text(&mut *state.read_pool.get().await?, user.id, Which::LatestOf(*id))
         .await?
         .ok_or_else(no_result)?;
     Ok(HttpResponse::Ok().content_type("application/json").body(s))
@@ -44,10 +44,10 @@ pub async fn of_analysis(
     user: AuthUser,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
-    let s = read::analysis_snapshot(&mut *state.read_pool.get().await?, user.id, *id)
+    let s = read::snapshot_text(&mut *state.read_pool.get().await?, user.id, Which::Analysis(*id))
         .await?
         .ok_or_else(no_result)?;
-    Ok(HttpResponse::Ok().json(s))
+    Ok(HttpResponse::Ok().content_type("application/json").body(s))
 }
 
 /// Each completed analysis of an account as a trend point, oldest first.
@@ -93,12 +93,9 @@ pub async fn compare(
     let mut conn = state.read_pool.get().await?;
     let mut out = Vec::new();
     for id in ids {
-        let s = read::latest_snapshot(&mut conn, user.id, id)
-            .await?
-            .and_then(|v| serde_json::from_value::<Snapshot>(v).ok())
-            .ok_or_else(|| {
-                ApiError::NotFound(format!("account {id} has no completed analysis (or is not yours)"))
-            })?;
+        let s = read::snapshot(&mut conn, user.id, Which::LatestOf(id)).await?.ok_or_else(|| {
+            ApiError::NotFound(format!("account {id} has no completed analysis (or is not yours)"))
+        })?;
         out.push(Summary::of(&s));
     }
     Ok(HttpResponse::Ok().json(out))
@@ -159,15 +156,16 @@ pub async fn export(
     id: web::Path<i64>,
     q: web::Query<ExportQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let v = read::analysis_snapshot(&mut *state.read_pool.get().await?, user.id, *id)
+    let text = read::snapshot_text(&mut *state.read_pool.get().await?, user.id, Which::Analysis(*id))
         .await?
         .ok_or_else(no_result)?;
     match q.format.as_deref().unwrap_or("json") {
         "json" => Ok(HttpResponse::Ok()
+            .content_type("application/json")
             .insert_header(("content-disposition", format!("attachment; filename=\"audience-{id}.json\"")))
-            .json(v)),
+            .body(text)),
         "csv" => {
-            let s: Snapshot = serde_json::from_value(v).map_err(anyhow::Error::from)?;
+            let s: Snapshot = serde_json::from_str(&text).map_err(anyhow::Error::from)?;
             Ok(HttpResponse::Ok()
                 .content_type("text/csv; charset=utf-8")
                 .insert_header(("content-disposition", format!("attachment; filename=\"audience-{id}.csv\"")))

@@ -30,18 +30,31 @@ fn parse(v: serde_json::Value) -> Option<Snapshot> {
     serde_json::from_value(v).ok()
 }
 
-/// The latest completed snapshot of the user's account, as JSON text.
-pub async fn latest_snapshot_text(
+/// Which snapshot to read.
+#[derive(Debug, Clone, Copy)]
+pub enum Which {
+    /// The latest completed one of an account.
+    LatestOf(i64),
+    /// The one of an analysis.
+    Analysis(i64),
+}
+
+/// A snapshot of the user's, as the JSON text stored (served as is, never re-serialised).
+pub async fn snapshot_text(
     conn: &mut AsyncPgConnection,
     user_id: i64,
-    account_id: i64,
+    which: Which,
 ) -> QueryResult<Option<String>> {
-    let row: Option<StoredText> = diesel::sql_query(
+    let (filter, id) = match which {
+        Which::LatestOf(account) => ("t.id = $1", account),
+        Which::Analysis(analysis) => ("a.id = $1", analysis),
+    };
+    let row: Option<StoredText> = diesel::sql_query(format!(
         "SELECT a.snapshot::text AS snapshot FROM analyses a JOIN tracked_accounts t ON t.id = a.tracked_account_id
-         WHERE t.id = $1 AND t.user_id = $2 AND a.snapshot IS NOT NULL
-         ORDER BY a.finished_at DESC, a.id DESC LIMIT 1",
-    )
-    .bind::<BigInt, _>(account_id)
+         WHERE {filter} AND t.user_id = $2 AND a.snapshot IS NOT NULL
+         ORDER BY a.finished_at DESC, a.id DESC LIMIT 1"
+    ))
+    .bind::<BigInt, _>(id)
     .bind::<BigInt, _>(user_id)
     .get_result(conn)
     .await
@@ -49,41 +62,13 @@ pub async fn latest_snapshot_text(
     Ok(row.map(|r| r.snapshot))
 }
 
-/// The latest completed snapshot of the user's account.
-pub async fn latest_snapshot(
+/// A snapshot of the user's, parsed (`None` also when it does not parse as this version's).
+pub async fn snapshot(
     conn: &mut AsyncPgConnection,
     user_id: i64,
-    account_id: i64,
-) -> QueryResult<Option<serde_json::Value>> {
-    let row: Option<Stored> = diesel::sql_query(
-        "SELECT a.snapshot FROM analyses a JOIN tracked_accounts t ON t.id = a.tracked_account_id
-         WHERE t.id = $1 AND t.user_id = $2 AND a.snapshot IS NOT NULL
-         ORDER BY a.finished_at DESC, a.id DESC LIMIT 1",
-    )
-    .bind::<BigInt, _>(account_id)
-    .bind::<BigInt, _>(user_id)
-    .get_result(conn)
-    .await
-    .optional()?;
-    Ok(row.map(|r| r.snapshot))
-}
-
-/// The snapshot of the user's analysis, if it has one.
-pub async fn analysis_snapshot(
-    conn: &mut AsyncPgConnection,
-    user_id: i64,
-    analysis_id: i64,
-) -> QueryResult<Option<serde_json::Value>> {
-    let row: Option<Stored> = diesel::sql_query(
-        "SELECT a.snapshot FROM analyses a JOIN tracked_accounts t ON t.id = a.tracked_account_id
-         WHERE a.id = $1 AND t.user_id = $2 AND a.snapshot IS NOT NULL",
-    )
-    .bind::<BigInt, _>(analysis_id)
-    .bind::<BigInt, _>(user_id)
-    .get_result(conn)
-    .await
-    .optional()?;
-    Ok(row.map(|r| r.snapshot))
+    which: Which,
+) -> QueryResult<Option<Snapshot>> {
+    Ok(snapshot_text(conn, user_id, which).await?.and_then(|t| serde_json::from_str(&t).ok()))
 }
 
 /// One point of a trend: the headline shares of one snapshot.

@@ -33,13 +33,8 @@ pub async fn start_analysis(
     account: &TrackedAccount,
     classifier: &str,
 ) -> QueryResult<Analysis> {
-    let size = scrape_size(account);
-    conn.transaction::<_, diesel::result::Error, _>(async |conn| {
-        let analysis = analyses::create_analysis(conn, account.id, classifier).await?;
-        let job = stage_job(config, &ScrapePosts { analysis_id: analysis.id }, analysis.id, size)
-            .map_err(|e| diesel::result::Error::SerializationError(Box::new(e)))?;
-        queue::enqueue_one(conn, job).await?;
-        Ok(analysis)
+    start_with(conn, account, classifier, |analysis_id| {
+        stage_job(config, &ScrapePosts { analysis_id }, analysis_id, scrape_size(account))
     })
     .await
 }
@@ -52,11 +47,21 @@ pub async fn start_analysis_without_scraping(
     account: &TrackedAccount,
     classifier: &str,
 ) -> QueryResult<Analysis> {
-    let size = scrape_size(account);
+    start_with(conn, account, classifier, |analysis_id| {
+        stage_job(config, &FetchPictures { analysis_id }, analysis_id, scrape_size(account))
+    })
+    .await
+}
+
+async fn start_with(
+    conn: &mut AsyncPgConnection,
+    account: &TrackedAccount,
+    classifier: &str,
+    first: impl FnOnce(i64) -> serde_json::Result<NewJob> + Send,
+) -> QueryResult<Analysis> {
     conn.transaction::<_, diesel::result::Error, _>(async |conn| {
         let analysis = analyses::create_analysis(conn, account.id, classifier).await?;
-        let job = stage_job(config, &FetchPictures { analysis_id: analysis.id }, analysis.id, size)
-            .map_err(|e| diesel::result::Error::SerializationError(Box::new(e)))?;
+        let job = first(analysis.id).map_err(|e| diesel::result::Error::SerializationError(Box::new(e)))?;
         queue::enqueue_one(conn, job).await?;
         Ok(analysis)
     })

@@ -41,77 +41,62 @@ fn scraper(env: &JobEnv) -> Result<Scraper<'_>, ScrapeError> {
     })
 }
 
-async fn fail(env: &JobEnv, analysis_id: i64, job: &JobContext, e: ScrapeError) -> JobError {
-    let permanent = e.is_permanent();
-    stage_failed(env, analysis_id, job, e.into(), permanent).await
+/// The three scrape stages share everything but the scraper call and the hand-over.
+#[derive(Debug, Clone, Copy)]
+enum ScrapeStage {
+    Posts,
+    Comments,
+    Profiles,
 }
 
-impl Job for ScrapePosts {
-    const KIND: &'static str = "scrape_posts";
-    const QUEUE: &'static str = "scrape";
-    const MAX_ATTEMPTS: Option<i32> = Some(5);
-    const TIMEOUT: Option<Duration> = Some(SCRAPE_TIMEOUT);
-    type Context = JobEnv;
-
-    async fn run(self, env: JobEnv, job: JobContext) -> Result<(), JobError> {
-        let Some((_, account)) = load_active(&env, self.analysis_id).await? else { return Ok(()) };
-        analyses::enter_stage(&mut *env.pool.get().await?, self.analysis_id, Stage::Scrape).await?;
-        let result = match scraper(&env) {
-            Ok(s) => s.scrape_posts(self.analysis_id, &account).await.map(|_| ()),
-            Err(e) => Err(e),
-        };
-        if let Err(e) = result {
-            return Err(fail(&env, self.analysis_id, &job, e).await);
-        }
-        let mut conn = env.pool.get().await?;
-        pipeline::after_posts(&mut conn, &env.config, self.analysis_id, pipeline::scrape_size(&account))
-            .await?;
-        Ok(())
+async fn run_stage(
+    env: JobEnv,
+    analysis_id: i64,
+    job: JobContext,
+    stage: ScrapeStage,
+) -> Result<(), JobError> {
+    let Some((_, account)) = load_active(&env, analysis_id).await? else { return Ok(()) };
+    if matches!(stage, ScrapeStage::Posts) {
+        analyses::enter_stage(&mut *env.pool.get().await?, analysis_id, Stage::Scrape).await?;
     }
-}
-
-impl Job for ScrapeComments {
-    const KIND: &'static str = "scrape_comments";
-    const QUEUE: &'static str = "scrape";
-    const MAX_ATTEMPTS: Option<i32> = Some(5);
-    const TIMEOUT: Option<Duration> = Some(SCRAPE_TIMEOUT);
-    type Context = JobEnv;
-
-    async fn run(self, env: JobEnv, job: JobContext) -> Result<(), JobError> {
-        let Some((_, account)) = load_active(&env, self.analysis_id).await? else { return Ok(()) };
-        let result = match scraper(&env) {
-            Ok(s) => s.scrape_comments(self.analysis_id, &account).await.map(|_| ()),
-            Err(e) => Err(e),
-        };
-        if let Err(e) = result {
-            return Err(fail(&env, self.analysis_id, &job, e).await);
-        }
-        let mut conn = env.pool.get().await?;
-        pipeline::after_comments(&mut conn, &env.config, self.analysis_id, pipeline::scrape_size(&account))
-            .await?;
-        Ok(())
+    let result = match scraper(&env) {
+        Ok(s) => match stage {
+            ScrapeStage::Posts => s.scrape_posts(analysis_id, &account).await.map(|_| ()),
+            ScrapeStage::Comments => s.scrape_comments(analysis_id, &account).await.map(|_| ()),
+            ScrapeStage::Profiles => s.scrape_profiles(analysis_id, &account).await.map(|_| ()),
+        },
+        Err(e) => Err(e),
+    };
+    if let Err(e) = result {
+        let permanent = e.is_permanent();
+        return Err(stage_failed(&env, analysis_id, &job, e.into(), permanent).await);
     }
-}
-
-impl Job for ScrapeProfiles {
-    const KIND: &'static str = "scrape_profiles";
-    const QUEUE: &'static str = "scrape";
-    const MAX_ATTEMPTS: Option<i32> = Some(5);
-    const TIMEOUT: Option<Duration> = Some(SCRAPE_TIMEOUT);
-    type Context = JobEnv;
-
-    async fn run(self, env: JobEnv, job: JobContext) -> Result<(), JobError> {
-        let Some((_, account)) = load_active(&env, self.analysis_id).await? else { return Ok(()) };
-        let result = match scraper(&env) {
-            Ok(s) => s.scrape_profiles(self.analysis_id, &account).await.map(|_| ()),
-            Err(e) => Err(e),
-        };
-        if let Err(e) = result {
-            return Err(fail(&env, self.analysis_id, &job, e).await);
-        }
-        let mut conn = env.pool.get().await?;
-        pipeline::after_profiles(&mut conn, &env.config, self.analysis_id, pipeline::scrape_size(&account))
-            .await?;
-        Ok(())
+    let mut conn = env.pool.get().await?;
+    let size = pipeline::scrape_size(&account);
+    match stage {
+        ScrapeStage::Posts => pipeline::after_posts(&mut conn, &env.config, analysis_id, size).await?,
+        ScrapeStage::Comments => pipeline::after_comments(&mut conn, &env.config, analysis_id, size).await?,
+        ScrapeStage::Profiles => pipeline::after_profiles(&mut conn, &env.config, analysis_id, size).await?,
     }
+    Ok(())
 }
+
+macro_rules! scrape_job {
+    ($job:ty, $kind:literal, $stage:expr) => {
+        impl Job for $job {
+            const KIND: &'static str = $kind;
+            const QUEUE: &'static str = "scrape";
+            const MAX_ATTEMPTS: Option<i32> = Some(5);
+            const TIMEOUT: Option<Duration> = Some(SCRAPE_TIMEOUT);
+            type Context = JobEnv;
+
+            async fn run(self, env: JobEnv, job: JobContext) -> Result<(), JobError> {
+                run_stage(env, self.analysis_id, job, $stage).await
+            }
+        }
+    };
+}
+
+scrape_job!(ScrapePosts, "scrape_posts", ScrapeStage::Posts);
+scrape_job!(ScrapeComments, "scrape_comments", ScrapeStage::Comments);
+scrape_job!(ScrapeProfiles, "scrape_profiles", ScrapeStage::Profiles);
