@@ -37,6 +37,7 @@ ENV AUDIENCELENS_CONFIG=/app/config.toml \
     AUDIENCELENS__LOG__FORMAT=json \
     AUDIENCELENS__ENVIRONMENT=production
 EXPOSE 8080
-HEALTHCHECK --interval=30s --timeout=3s CMD ["/bin/sh", "-c", "exec 3<>/dev/tcp/127.0.0.1/8080"]
+# /dev/tcp is a bash feature (the image has bash, not curl).
+HEALTHCHECK --interval=30s --timeout=3s CMD ["/bin/bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/8080"]
 ENTRYPOINT ["audiencelens"]
 CMD ["serve", "--mode", "all"]
