@@ -107,6 +107,13 @@ async fn rate_limits_and_server_errors_are_retried_then_succeed() {
             apify_error(429, "rate-limit-exceeded", "Too many requests"),
         )
         .await;
+    apify
+        .fail_starts(
+            "apify/instagram-scraper",
+            1,
+            ResponseTemplate::new(500).set_body_string("Internal Server Error"),
+        )
+        .await;
     Mock::given(method("GET"))
         .and(path("/v2/datasets/DS-RUN-1/items"))
         .respond_with(ResponseTemplate::new(503).set_body_string("Service Unavailable"))
@@ -116,7 +123,7 @@ async fn rate_limits_and_server_errors_are_retried_then_succeed() {
         .await;
     let a = analyse(&state, &account).await;
     assert_eq!((a.status.as_str(), a.error), ("succeeded", None));
-    assert_eq!(starts.get(), 1, "one run started, the 429 was retried by the client");
+    assert_eq!(starts.get(), 1, "one run started: the 500 and the 429 were retried by the client");
     assert_eq!(db.count("SELECT count(*) AS n FROM posts").await, 1);
 }
 
