@@ -104,9 +104,18 @@ pub fn detect_shape(item: &Map<String, Value>) -> Option<Shape> {
     {
         return Some(Shape::Post);
     }
-    if has("username")
-        && (has("followersCount") || has("profilePicUrl") || has("biography") || has("fullName"))
-    {
+    let profile_fields = [
+        "followersCount",
+        "followsCount",
+        "postsCount",
+        "profilePicUrl",
+        "biography",
+        "fullName",
+        "private",
+        "verified",
+        "isBusinessAccount",
+    ];
+    if has("username") && profile_fields.iter().any(|f| has(f)) {
         return Some(Shape::Profile);
     }
     if has("text") && (has("postUrl") || has("commentUrl") || has("ownerUsername") || has("owner")) {

@@ -222,3 +222,56 @@ async fn an_incremental_run_adds_only_the_new_post_and_its_comments() {
     assert_eq!(run["directUrls"], json!([format!("https://www.instagram.com/p/{}/", shortcode(5_000_002))]));
     assert_eq!(run["resultsLimit"], 50);
 }
+
+#[tokio::test]
+async fn with_profile_refresh_on_commenters_get_their_flags_from_the_profile_scraper() {
+    let w = world(&[("AUDIENCELENS__APIFY__REFRESH_PROFILES", "true")]).await;
+    let pic = stubs::picture_url(&w.cdn, "q");
+    stubs::serve_picture(&w.cdn, "q", 200, "image/jpeg", stubs::jpeg(64, 64, [9, 9, 9])).await;
+    w.apify.actor("apify/instagram-scraper", "P1", vec![post("flags", 6_000_001, 3, 2, vec![])]).await;
+    w.apify
+        .actor(
+            "apify/instagram-comment-scraper",
+            "C1",
+            vec![comment(6_000_001, 201, "ada", 31, &pic), comment(6_000_001, 202, "bo", 32, &pic)],
+        )
+        .await;
+    let profiles = w
+        .apify
+        .actor(
+            "apify/instagram-profile-scraper",
+            "PR1",
+            vec![
+                json!({"id": "31", "username": "ada", "fullName": "Ada", "private": true, "verified": false,
+                       "isBusinessAccount": false, "followersCount": 10, "biography": "never stored"}),
+                json!({"id": "32", "username": "bo", "private": false, "verified": true, "isBusinessAccount": true}),
+            ],
+        )
+        .await;
+    let id = analyse(&w, "flags").await;
+    assert_eq!(analysis_row(&w, id).await.status, "succeeded");
+    assert_eq!(profiles.get(), 1);
+    assert_eq!(w.db.count("SELECT count(*) AS n FROM ig_profiles WHERE username = 'ada' AND is_private AND full_name = 'Ada'").await, 1);
+    assert_eq!(
+        w.db.count(
+            "SELECT count(*) AS n FROM ig_profiles WHERE username = 'bo' AND is_verified AND is_business"
+        )
+        .await,
+        1
+    );
+    // The private account's picture was not downloaded (classify_private_accounts is off).
+    assert_eq!(
+        w.db.count("SELECT count(*) AS n FROM profile_pictures pp JOIN ig_profiles p ON p.id = pp.ig_profile_id WHERE p.username = 'ada' AND pp.fetch_status = 'pending'").await,
+        1
+    );
+    let requests = w.apify.server.received_requests().await.expect("recorded");
+    let run: Value = requests
+        .iter()
+        .find(|r| r.url.path() == "/v2/acts/apify~instagram-profile-scraper/runs")
+        .map(|r| serde_json::from_slice(&r.body).expect("json"))
+        .expect("profile run");
+    assert_eq!(run["usernames"], json!(["ada", "bo"]));
+    // A second analysis right away does not pay for the same profiles again.
+    analyse(&w, "flags").await;
+    assert_eq!(profiles.get(), 1);
+}
