@@ -59,6 +59,7 @@ pub struct Settings {
     pub privacy: PrivacySettings,
     pub schedule: ScheduleSettings,
     pub vision: VisionSettings,
+    pub gemini: GeminiSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -246,6 +247,122 @@ impl VisionSettings {
     }
 }
 
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GeminiSettings {
+    pub base_url: String,
+    pub api_version: String,
+    pub model: String,
+    pub batch_size: usize,
+    pub concurrency: usize,
+    pub connect_timeout_secs: u64,
+    pub request_timeout_secs: u64,
+    pub max_retries: u32,
+    pub retry_base_ms: u64,
+    pub max_retry_delay_secs: u64,
+    pub media_resolution: MediaResolution,
+    pub max_output_tokens_per_picture: u32,
+    pub budget_usd_per_analysis: f64,
+    pub expected_prompt_tokens_per_picture: u32,
+    pub calibration: String,
+    pub prices: Vec<ModelPrice>,
+    pub cascade: CascadeSettings,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MediaResolution {
+    Low,
+    Medium,
+    High,
+}
+
+impl MediaResolution {
+    /// The API's name for it.
+    #[must_use]
+    pub fn api_name(self) -> &'static str {
+        match self {
+            Self::Low => "MEDIA_RESOLUTION_LOW",
+            Self::Medium => "MEDIA_RESOLUTION_MEDIUM",
+            Self::High => "MEDIA_RESOLUTION_HIGH",
+        }
+    }
+}
+
+/// US dollars per million tokens.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelPrice {
+    pub model: String,
+    pub input: f64,
+    pub output: f64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CascadeSettings {
+    pub min_gender_confidence: f32,
+    pub min_age_confidence: f32,
+    pub send_groups: bool,
+    pub send_no_person: bool,
+}
+
+impl GeminiSettings {
+    /// The price of the configured model.
+    #[must_use]
+    pub fn price(&self) -> Option<&ModelPrice> {
+        self.prices.iter().find(|p| p.model == self.model)
+    }
+
+    /// The cap for an analysis: the account's own budget, else the default.
+    #[must_use]
+    pub fn budget_micro_usd(&self, account_budget: Option<i64>) -> i64 {
+        account_budget.unwrap_or((self.budget_usd_per_analysis * 1e6).round() as i64)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if reqwest::Url::parse(&self.base_url).is_err() {
+            return Err(invalid("gemini.base_url", "is not a URL"));
+        }
+        if !matches!(self.api_version.as_str(), "v1" | "v1beta") {
+            return Err(invalid("gemini.api_version", "must be \"v1\" or \"v1beta\""));
+        }
+        if self.model.trim().is_empty() || self.model.contains('/') {
+            return Err(invalid("gemini.model", "must be a model name such as gemini-2.5-flash-lite"));
+        }
+        for (setting, value) in [
+            ("gemini.batch_size", self.batch_size as u64),
+            ("gemini.concurrency", self.concurrency as u64),
+            ("gemini.request_timeout_secs", self.request_timeout_secs),
+            ("gemini.max_output_tokens_per_picture", u64::from(self.max_output_tokens_per_picture)),
+        ] {
+            if value == 0 {
+                return Err(invalid(setting, "must be greater than 0"));
+            }
+        }
+        if self.batch_size > 100 {
+            return Err(invalid("gemini.batch_size", "must be at most 100"));
+        }
+        if !(self.budget_usd_per_analysis >= 0.0 && self.budget_usd_per_analysis.is_finite()) {
+            return Err(invalid("gemini.budget_usd_per_analysis", "must be 0 or more"));
+        }
+        if let Some(p) = self.prices.iter().find(|p| !(p.input >= 0.0 && p.output >= 0.0)) {
+            return Err(invalid("gemini.prices", format!("has a negative or missing price for {}", p.model)));
+        }
+        if self.price().is_none() {
+            return Err(invalid(
+                "gemini.model",
+                format!("{} has no entry in gemini.prices: add its price per million tokens", self.model),
+            ));
+        }
+        let unit = |v: f32| (0.0..=1.0).contains(&v);
+        if !unit(self.cascade.min_gender_confidence) || !unit(self.cascade.min_age_confidence) {
+            return Err(invalid("gemini.cascade", "confidence thresholds must be between 0 and 1"));
+        }
+        Ok(())
+    }
+}
+
 /// Secrets, read from the environment only.
 #[derive(Clone, Default)]
 pub struct Secrets {
@@ -405,6 +522,7 @@ impl Config {
             }
         }
         s.vision.validate()?;
+        s.gemini.validate()?;
         crate::schedule::validate_expression("schedule.prune_jobs", &s.schedule.prune_jobs)
             .map_err(|problem| invalid("schedule.prune_jobs", problem))?;
         crate::schedule::validate_expression("schedule.purge_retention", &s.schedule.purge_retention)

@@ -20,6 +20,7 @@ pub mod accounts;
 pub mod analyses;
 pub mod app;
 pub mod bench;
+pub mod cascade;
 pub mod cli;
 pub mod clients;
 pub mod config;

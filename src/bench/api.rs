@@ -66,6 +66,7 @@ fn result(rng: &mut rand::rngs::StdRng) -> PictureResult {
             raw_expected: 30.0,
         }),
         abstain: None,
+        no_person_kind: None,
     }
 }
 
@@ -165,7 +166,7 @@ async fn run_in(args: &ApiBenchArgs, config: Config) -> anyhow::Result<()> {
     fill(&state, account.id, args).await?;
     let analysis = analyses::create_analysis(&mut conn, account.id, "local").await?;
     let calibration = crate::vision::calibration::Calibration::shipped().ok();
-    let snapshot = aggregate::build_snapshot(&mut conn, &analysis, &account, calibration.as_ref()).await?;
+    let snapshot = aggregate::build_snapshot(&mut conn, &analysis, &account, calibration.as_slice()).await?;
     aggregate::store_snapshot(&mut conn, analysis.id, account.id, &snapshot).await?;
     drop(conn);
     let size = serde_json::to_vec(&snapshot)?.len();

@@ -1,9 +1,10 @@
 //! Benchmarks that ship in the binary, so anyone can measure on their own machine:
-//! `audiencelens bench queue|import|api|vision|audience`. The database ones create and drop their
+//! `audiencelens bench queue|import|api|vision|audience|cascade`. The database ones create and drop their
 //! own scratch database.
 
 mod api;
 mod audience;
+mod cascade;
 mod import;
 mod queue;
 mod vision;
@@ -28,6 +29,9 @@ pub enum BenchCommand {
     /// Corrected audience shares against the truth on random audiences drawn from a labelled
     /// set, with the calibration cross-validated.
     Audience(audience::AudienceBenchArgs),
+    /// The share of pictures the cascade would send to Gemini (local classifier, default
+    /// rules) and the estimated Gemini cost per 1,000 pictures. Sends nothing.
+    Cascade(cascade::CascadeBenchArgs),
 }
 
 /// Runs a benchmark.
@@ -40,6 +44,9 @@ pub async fn run(command: BenchCommand, config: Config) -> anyhow::Result<()> {
         BenchCommand::Import(args) => import::run(args, config).await,
         BenchCommand::Api(args) => api::run(args, config).await,
         BenchCommand::Audience(args) => tokio::task::spawn_blocking(move || audience::run(&args, &config))
+            .await
+            .map_err(anyhow::Error::from)?,
+        BenchCommand::Cascade(args) => tokio::task::spawn_blocking(move || cascade::run(&args, &config))
             .await
             .map_err(anyhow::Error::from)?,
         BenchCommand::Vision(args) => tokio::task::spawn_blocking(move || vision::run(&args, &config))

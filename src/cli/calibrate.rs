@@ -15,6 +15,8 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 
 use super::classify::Progress;
+use crate::cascade::{Classifiers, Mode};
+use crate::clients::gemini::GeminiClient;
 use crate::config::Config;
 use crate::vision::calibration::{Calibration, Dataset};
 use crate::vision::dataset;
@@ -45,9 +47,24 @@ pub struct CalibrateArgs {
     /// Pictures classified at once (default: vision.threads).
     #[arg(long)]
     pub threads: Option<usize>,
+    /// The classifier to calibrate: local, or gemini (against the configured endpoint; needs
+    /// `GEMINI_API_KEY`, and costs what the pictures cost). Point `gemini.calibration` at the file
+    /// written to use it for Gemini's shares.
+    #[arg(long, value_enum, default_value = "local")]
+    pub classifier: Mode,
+    /// Spend at most this on Gemini, in US dollars (default: `gemini.budget_usd_per_analysis`).
+    #[arg(long, value_name = "USD")]
+    pub budget_usd: Option<f64>,
 }
 
 pub async fn run(args: CalibrateArgs, config: Config) -> anyhow::Result<()> {
+    match args.classifier {
+        Mode::Local => {}
+        Mode::Gemini => return calibrate_gemini(&args, &config).await,
+        Mode::Cascade => anyhow::bail!(
+            "the cascade mixes two models: calibrate each on its own (--classifier local, --classifier gemini)"
+        ),
+    }
     let mut settings = config.settings.vision.clone();
     if let Some(threads) = args.threads {
         settings.threads = threads;
@@ -80,6 +97,17 @@ fn calibrate(args: &CalibrateArgs, settings: &crate::config::VisionSettings) -> 
             progress.tick(i + 1, 0);
         },
     );
+    write_calibration(args, &labels, &pictures, results, classifier.model())
+}
+
+/// Pairs results with labels, measures the matrices and writes the file.
+fn write_calibration(
+    args: &CalibrateArgs,
+    labels: &[crate::vision::labels::Labelled],
+    pictures: &[dataset::Prepared],
+    results: Vec<Option<crate::vision::PictureResult>>,
+    model: &str,
+) -> anyhow::Result<()> {
     let by_file: std::collections::HashMap<&str, &crate::vision::labels::Labelled> =
         labels.iter().map(|l| (l.file.as_str(), l)).collect();
     let pairs: Vec<_> = pictures
@@ -98,7 +126,7 @@ fn calibrate(args: &CalibrateArgs, settings: &crate::config::VisionSettings) -> 
     });
     let dataset =
         Dataset { description, pictures: pairs.len(), counted: 0, size_px: args.size, min_age: args.min_age };
-    let calibration = Calibration::measure(classifier.model(), &pairs, dataset);
+    let calibration = Calibration::measure(model, &pairs, dataset);
     let json = serde_json::to_string_pretty(&calibration)? + "\n";
     match &args.out {
         Some(path) => std::fs::write(path, json).with_context(|| format!("writing {}", path.display()))?,
@@ -116,4 +144,37 @@ fn calibrate(args: &CalibrateArgs, settings: &crate::config::VisionSettings) -> 
         eprintln!("calibrate: note: {note}");
     }
     Ok(())
+}
+
+/// `--classifier gemini`: the labelled pictures through Gemini alone (no local fallback: the
+/// matrices describe Gemini's answers; its abstentions count as abstentions).
+async fn calibrate_gemini(args: &CalibrateArgs, config: &Config) -> anyhow::Result<()> {
+    let labels = dataset::read_labels(&args.labels, Some(args.min_age))?;
+    let paths = dataset::select(&args.images, Some(&labels), None)?;
+    anyhow::ensure!(!paths.is_empty(), "none of the labelled files is in {}", args.images.display());
+    let gemini = GeminiClient::new(&config.settings.gemini, config.secrets.gemini_api_key.as_ref())?;
+    let model = gemini.model_version();
+    let classifiers = Classifiers {
+        mode: Mode::Gemini,
+        local: None,
+        gemini: Some(gemini),
+        rules: config.settings.gemini.cascade.clone(),
+    };
+    let (size, limits) = (args.size, DecodeLimits::from(&config.settings.vision));
+    let (pictures, skipped) =
+        tokio::task::spawn_blocking(move || dataset::prepare(&paths, size, 95, &limits))
+            .await
+            .context("preparing")?;
+    if skipped.count > 0 {
+        eprintln!("calibrate: skipped {} unreadable files", skipped.count);
+    }
+    let session = super::classify::session(config, args.budget_usd);
+    let inputs = pictures.iter().map(|p| Ok(p.bytes.clone())).collect();
+    let mut results = vec![None; pictures.len()];
+    let totals = super::classify::run_rounds(&classifiers, &session, inputs, "calibrate", |i, outcome| {
+        results[i] = outcome.gemini;
+    })
+    .await?;
+    eprintln!("{}", super::classify::cost_line("calibrate", &totals, &classifiers, &session));
+    write_calibration(args, &labels, &pictures, results, &model)
 }

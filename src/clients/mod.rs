@@ -4,6 +4,7 @@
 //! Owns: outbound HTTP. Uses: `config`.
 
 pub mod apify;
+pub mod gemini;
 pub mod pictures;
 
 use std::sync::Once;

@@ -108,6 +108,24 @@ diesel::table! {
 }
 
 diesel::table! {
+    gemini_requests (id) {
+        id -> Int8,
+        user_id -> Nullable<Int8>,
+        tracked_account_id -> Nullable<Int8>,
+        analysis_id -> Nullable<Int8>,
+        model -> Text,
+        pictures -> Int4,
+        prompt_tokens -> Int8,
+        candidates_tokens -> Int8,
+        thoughts_tokens -> Int8,
+        total_tokens -> Int8,
+        cost_nano_usd -> Int8,
+        outcome -> Text,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     ig_profiles (id) {
         id -> Int8,
         ig_user_id -> Nullable<Text>,
@@ -248,6 +266,9 @@ diesel::joinable!(api_keys -> users (user_id));
 diesel::joinable!(apify_runs -> analyses (analysis_id));
 diesel::joinable!(comments -> ig_profiles (ig_profile_id));
 diesel::joinable!(comments -> posts (post_id));
+diesel::joinable!(gemini_requests -> analyses (analysis_id));
+diesel::joinable!(gemini_requests -> tracked_accounts (tracked_account_id));
+diesel::joinable!(gemini_requests -> users (user_id));
 diesel::joinable!(profile_pictures -> ig_profiles (ig_profile_id));
 diesel::joinable!(tracked_account_posts -> posts (post_id));
 diesel::joinable!(tracked_account_posts -> tracked_accounts (tracked_account_id));
@@ -261,6 +282,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     classifications,
     comments,
     cron_ticks,
+    gemini_requests,
     ig_profiles,
     jobs,
     picture_blobs,

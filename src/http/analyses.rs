@@ -90,6 +90,12 @@ pub async fn start(
     if !matches!(classifier.as_str(), "local" | "gemini" | "cascade") {
         return Err(ApiError::BadRequest("classifier must be local, gemini or cascade".into()));
     }
+    if classifier != "local" && state.config.secrets.gemini_api_key.is_none() {
+        return Err(ApiError::BadRequest(format!(
+            "classifier {classifier} needs Gemini: set {} in the server's environment, or use local",
+            crate::config::GEMINI_API_KEY_VAR
+        )));
+    }
     let mut conn = state.pool.get().await?;
     let account = accounts::get_user_account(&mut conn, user.id, *id)
         .await?

@@ -13,6 +13,7 @@ mod health;
 pub mod limits;
 pub mod openapi;
 pub mod pagination;
+mod usage;
 
 use std::time::Instant;
 
@@ -70,7 +71,8 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
             .service(audience::export)
             .service(audience::export_commenters)
             .service(admin::erase_person)
-            .service(admin::export_person),
+            .service(admin::export_person)
+            .service(usage::usage),
     );
 }
 

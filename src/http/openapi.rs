@@ -5,7 +5,7 @@ use actix_web::{HttpResponse, get};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{accounts, admin, analyses, audience, auth};
+use super::{accounts, admin, analyses, audience, auth, usage};
 
 struct BearerAuth;
 
@@ -27,10 +27,10 @@ impl Modify for BearerAuth {
         analyses::start, analyses::list, analyses::get, analyses::cancel, analyses::retry,
         audience::latest, audience::of_analysis, audience::history, audience::compare, audience::overlap,
         audience::commenters, audience::export, audience::export_commenters,
-        admin::erase_person, admin::export_person,
+        admin::erase_person, admin::export_person, usage::usage,
     ),
     modifiers(&BearerAuth),
-    tags((name = "auth"), (name = "accounts"), (name = "analyses"), (name = "audience"), (name = "admin"))
+    tags((name = "auth"), (name = "accounts"), (name = "analyses"), (name = "audience"), (name = "admin"), (name = "usage"))
 )]
 pub struct ApiDoc;
 

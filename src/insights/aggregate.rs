@@ -9,7 +9,7 @@ use diesel::QueryableByName;
 use diesel::sql_types::{BigInt, Jsonb, Nullable, Text, Timestamptz};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
-use super::snapshot::{Cost, FlagShare, PostBreakdown, Sample, Snapshot, Unavailable};
+use super::snapshot::{Cost, FlagShare, GeminiUse, PostBreakdown, Sample, Snapshot, Unavailable};
 use crate::accounts::TrackedAccount;
 use crate::analyses::Analysis;
 use crate::vision::calibration::Calibration;
@@ -66,7 +66,7 @@ pub async fn build_snapshot(
     conn: &mut AsyncPgConnection,
     analysis: &Analysis,
     account: &TrackedAccount,
-    calibration: Option<&Calibration>,
+    calibrations: &[Calibration],
 ) -> diesel::QueryResult<Snapshot> {
     // Gemini results, when the analysis used it, win over local ones for the same picture.
     let prefer_gemini = analysis.classifier != "local";
@@ -105,7 +105,7 @@ pub async fn build_snapshot(
     .bind::<BigInt, _>(i64::from(account.max_posts))
     .load(conn)
     .await?;
-    Ok(assemble(analysis, account, &commenters, &posts, &post_comments, calibration))
+    Ok(assemble(analysis, account, &commenters, &posts, &post_comments, calibrations))
 }
 
 /// A commenter's result: the stored classification, or what the picture's status implies.
@@ -123,6 +123,7 @@ fn result_of(c: &Commenter) -> Option<PictureResult> {
         gender: None,
         age: None,
         abstain: Some(Abstain::DefaultAvatar),
+        no_person_kind: None,
     })
 }
 
@@ -144,7 +145,7 @@ fn assemble(
     commenters: &[Commenter],
     posts: &[PostRow],
     post_comments: &[PostComment],
-    calibration: Option<&Calibration>,
+    calibrations: &[Calibration],
 ) -> Snapshot {
     let options = EstimateOptions::default();
     let mut results = Vec::new();
@@ -170,6 +171,7 @@ fn assemble(
         by_profile.insert(c.profile_id, r);
     }
     let missing = unavailable.total();
+    let (calibration, no_person_kinds) = model_facts(&results, calibrations);
     let audience = estimate(&results, missing, calibration, &options);
     let missing_comments: usize = commenters
         .iter()
@@ -238,8 +240,65 @@ fn assemble(
         audience,
         audience_by_comment,
         per_post,
-        cost: Cost::from_micro_usd(analysis.cost_micro_usd),
+        no_person_kinds,
+        cost: Cost { gemini: gemini_use(analysis), ..Cost::from_micro_usd(analysis.cost_micro_usd) },
     }
+}
+
+/// The calibration of the model behind most results (cascade: the local model's, unless
+/// Gemini labelled most pictures), and the kinds of no-person pictures where known.
+fn model_facts<'a>(
+    results: &[PictureResult],
+    calibrations: &'a [Calibration],
+) -> (Option<&'a Calibration>, BTreeMap<String, usize>) {
+    let calibration = dominant_model(results).and_then(|m| calibrations.iter().find(|c| c.model == m));
+    let mut kinds = BTreeMap::new();
+    for r in results {
+        if let Some(kind) = r.no_person_kind {
+            *kinds.entry(kind.label().to_owned()).or_insert(0usize) += 1;
+        }
+    }
+    (calibration, kinds)
+}
+
+/// The model behind most results.
+fn dominant_model(results: &[PictureResult]) -> Option<&str> {
+    let mut models: BTreeMap<&str, usize> = BTreeMap::new();
+    for r in results {
+        *models.entry(r.model.as_str()).or_default() += 1;
+    }
+    models.into_iter().max_by_key(|(_, n)| *n).map(|(m, _)| m)
+}
+
+/// Gemini's part in the analysis, from the classify stage's progress counts.
+fn gemini_use(analysis: &Analysis) -> Option<GeminiUse> {
+    let counts = analysis.progress.get("gemini")?;
+    let n = |key: &str| counts.get(key).and_then(serde_json::Value::as_u64).unwrap_or(0) as usize;
+    let mut report = GeminiUse {
+        sent: n("sent"),
+        labelled: n("labelled"),
+        abstained: n("abstained"),
+        over_budget: n("over_budget"),
+        unavailable: n("unavailable"),
+        requests: n("requests"),
+        cost_usd: counts.get("cost_usd").and_then(serde_json::Value::as_f64).unwrap_or(0.0),
+        budget_usd: counts.get("budget_usd").and_then(serde_json::Value::as_f64),
+        notes: Vec::new(),
+    };
+    if report.over_budget > 0 {
+        report.notes.push(format!(
+            "the Gemini budget{} was reached: {} pictures kept their local result",
+            report.budget_usd.map_or(String::new(), |b| format!(" of ${b:.2}")),
+            report.over_budget
+        ));
+    }
+    if report.unavailable > 0 {
+        report.notes.push(format!(
+            "Gemini was unavailable for {} pictures; they kept their local result",
+            report.unavailable
+        ));
+    }
+    Some(report)
 }
 
 /// Stores the snapshot and closes the analysis as succeeded (once: a repeated call is a no-op).

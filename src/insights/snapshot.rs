@@ -28,6 +28,9 @@ pub struct Snapshot {
     pub audience_by_comment: AudienceEstimate,
     pub account_types: AccountTypes,
     pub per_post: Vec<PostBreakdown>,
+    /// What pictures without a person show, where the classifier told (Gemini does).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub no_person_kinds: BTreeMap<String, usize>,
     pub cost: Cost,
 }
 
@@ -104,11 +107,31 @@ pub struct PostBreakdown {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Cost {
     pub total_usd: f64,
+    /// What Gemini did for this analysis (gemini and cascade classifiers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gemini: Option<GeminiUse>,
+}
+
+/// Pictures sent to Gemini and what came of them.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct GeminiUse {
+    pub sent: usize,
+    pub labelled: usize,
+    pub abstained: usize,
+    /// Pictures that kept their local result because the budget was reached.
+    pub over_budget: usize,
+    /// Pictures that kept their local result because Gemini was unavailable.
+    pub unavailable: usize,
+    pub requests: usize,
+    pub cost_usd: f64,
+    pub budget_usd: Option<f64>,
+    #[serde(default)]
+    pub notes: Vec<String>,
 }
 
 impl Cost {
     #[must_use]
     pub fn from_micro_usd(micro: i64) -> Self {
-        Self { total_usd: micro as f64 / 1e6 }
+        Self { total_usd: micro as f64 / 1e6, gemini: None }
     }
 }

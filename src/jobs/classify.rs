@@ -8,9 +8,11 @@ use serde_json::json;
 use super::JobEnv;
 use super::pipeline::{self, load_active, stage_failed};
 use crate::analyses::{self, Stage};
+use crate::cascade::ledger::{self, Owner};
+use crate::cascade::{Budget, Classifiers, Mode, Session};
+use crate::insights::classify::ClassifyError;
 use crate::insights::{aggregate, classify};
 use crate::queue::{Job, JobContext, JobError};
-use crate::vision::calibration::Calibration;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ClassifyPictures {
@@ -30,27 +32,59 @@ impl Job for ClassifyPictures {
     type Context = JobEnv;
 
     async fn run(self, env: JobEnv, job: JobContext) -> Result<(), JobError> {
-        let Some((_, account)) = load_active(&env, self.analysis_id).await? else { return Ok(()) };
+        let Some((analysis, account)) = load_active(&env, self.analysis_id).await? else { return Ok(()) };
         let analysis_id = self.analysis_id;
         analyses::enter_stage(&mut *env.pool.get().await?, analysis_id, Stage::Classify).await?;
-        let classifier = match env.classifier().await {
-            Ok(c) => c,
-            // Missing model files do not appear by retrying.
+        let mode = Mode::parse(&analysis.classifier).unwrap_or(Mode::Local);
+        // Missing model files or a missing key do not appear by retrying.
+        let gemini = if mode.uses_gemini() {
+            match env.clients.gemini() {
+                Ok(client) => Some(client.clone()),
+                Err(e) => return Err(stage_failed(&env, analysis_id, &job, e.into(), true).await),
+            }
+        } else {
+            None
+        };
+        let local = match env.classifier().await {
+            Ok(c) => Some(c),
             Err(e) => return Err(stage_failed(&env, analysis_id, &job, e, true).await),
         };
+        let settings = &env.config.settings.gemini;
+        let classifiers = Classifiers { mode, local, gemini, rules: settings.cascade.clone() };
+        // The budget counts what earlier attempts of this analysis already spent.
+        let spent = ledger::spent_nano_usd(&mut *env.pool.get().await?, analysis_id).await?;
+        let limit = settings.budget_micro_usd(account.budget_micro_usd).saturating_mul(1000);
+        let session = Session::new(Budget::new(limit, spent), settings.expected_prompt_tokens_per_picture);
+        let owner = Owner { user_id: account.user_id, tracked_account_id: account.id, analysis_id };
         let pool = env.pool.clone();
-        let result = classify::classify_account_pictures(&env.pool, &classifier, account.id, |r| {
+        let result = classify::classify_account_pictures(&env.pool, &classifiers, &session, owner, |r| {
             let pool = pool.clone();
             async move {
-                let counts =
+                let mut counts =
                     json!({"pictures_classified": r.classified, "pictures_unreadable": r.unreadable});
+                if mode.uses_gemini() {
+                    counts["gemini"] = json!({
+                        "sent": r.gemini.sent_to_gemini,
+                        "labelled": r.gemini.gemini_labelled,
+                        "abstained": r.gemini.gemini_abstained,
+                        "over_budget": r.gemini.over_budget,
+                        "unavailable": r.gemini.gemini_unavailable,
+                        "requests": r.gemini.requests,
+                        "cost_usd": r.gemini.cost_nano_usd as f64 / 1e9,
+                        "budget_usd": limit as f64 / 1e9,
+                    });
+                }
                 analyses::set_progress(&mut *pool.get().await?, analysis_id, &counts).await?;
                 Ok(())
             }
         })
         .await;
-        if let Err(e) = result {
-            return Err(stage_failed(&env, analysis_id, &job, e, false).await);
+        match result {
+            Ok(_) => {}
+            Err(ClassifyError::Gemini(e)) => {
+                return Err(stage_failed(&env, analysis_id, &job, e.into(), true).await);
+            }
+            Err(ClassifyError::Other(e)) => return Err(stage_failed(&env, analysis_id, &job, e, false).await),
         }
         let mut conn = env.pool.get().await?;
         pipeline::after_classify(&mut conn, &env.config, analysis_id).await?;
@@ -69,19 +103,12 @@ impl Job for AggregateAudience {
         let Some((analysis, account)) = load_active(&env, self.analysis_id).await? else { return Ok(()) };
         let mut conn = env.pool.get().await?;
         analyses::enter_stage(&mut conn, analysis.id, Stage::Aggregate).await?;
-        let calibration = match Calibration::shipped() {
-            Ok(c) => Some(c),
-            Err(e) => {
-                tracing::warn!(error = %e, "no calibration: shares are reported uncorrected");
-                None
-            }
-        };
+        let calibrations = crate::cascade::calibrations(&env.config);
         let analysis = analyses::get_analysis(&mut conn, analysis.id).await?;
-        let snapshot =
-            match aggregate::build_snapshot(&mut conn, &analysis, &account, calibration.as_ref()).await {
-                Ok(s) => s,
-                Err(e) => return Err(stage_failed(&env, analysis.id, &job, e.into(), false).await),
-            };
+        let snapshot = match aggregate::build_snapshot(&mut conn, &analysis, &account, &calibrations).await {
+            Ok(s) => s,
+            Err(e) => return Err(stage_failed(&env, analysis.id, &job, e.into(), false).await),
+        };
         aggregate::store_snapshot(&mut conn, analysis.id, account.id, &snapshot).await?;
         tracing::info!(
             analysis_id = analysis.id,

@@ -15,6 +15,7 @@ pub mod scrape;
 use std::sync::Arc;
 
 use crate::clients::apify::{ApifyClient, ApifyError};
+use crate::clients::gemini::{GeminiClient, GeminiError};
 use crate::clients::pictures::PictureClient;
 use crate::config::Config;
 use crate::db::DbPool;
@@ -54,11 +55,12 @@ impl JobEnv {
     }
 }
 
-/// Outbound clients. Apify is absent without a token: scrape jobs then fail with a message
-/// saying how to set one.
+/// Outbound clients. Apify and Gemini are absent without a token or key: the jobs that need
+/// them then fail with a message saying how to set one.
 #[derive(Debug)]
 pub struct Clients {
     pub apify: Option<ApifyClient>,
+    pub gemini: Option<GeminiClient>,
     pub pictures: PictureClient,
 }
 
@@ -71,13 +73,25 @@ impl Clients {
             Err(ApifyError::MissingToken) => None,
             Err(e) => return Err(e.into()),
         };
-        Ok(Self { apify, pictures: PictureClient::new(&config.settings.pictures)? })
+        let gemini = match GeminiClient::new(&config.settings.gemini, config.secrets.gemini_api_key.as_ref())
+        {
+            Ok(client) => Some(client),
+            Err(GeminiError::MissingKey) => None,
+            Err(e) => return Err(e.into()),
+        };
+        Ok(Self { apify, gemini, pictures: PictureClient::new(&config.settings.pictures)? })
     }
 
     /// # Errors
     /// [`ApifyError::MissingToken`] when no token is configured.
     pub fn apify(&self) -> Result<&ApifyClient, ApifyError> {
         self.apify.as_ref().ok_or(ApifyError::MissingToken)
+    }
+
+    /// # Errors
+    /// [`GeminiError::MissingKey`] when no key is configured.
+    pub fn gemini(&self) -> Result<&GeminiClient, GeminiError> {
+        self.gemini.as_ref().ok_or(GeminiError::MissingKey)
     }
 }
 

@@ -17,6 +17,7 @@ fn result(label: Option<Gender>, bracket: Bracket, profile_type: ProfileType) ->
             raw_expected: 20.0,
         }),
         abstain: None,
+        no_person_kind: None,
     }
 }
 

@@ -24,6 +24,7 @@ fn picture(profile_type: ProfileType, gender: Option<Gender>, bracket: Bracket) 
             raw_expected: 30.0,
         }),
         abstain: None,
+        no_person_kind: None,
     }
 }
 
@@ -36,6 +37,7 @@ fn no_face() -> PictureResult {
         gender: None,
         age: None,
         abstain: Some(Abstain::NoFace),
+        no_person_kind: None,
     }
 }
 

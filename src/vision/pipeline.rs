@@ -55,6 +55,7 @@ pub fn default_avatar(model: &str) -> PictureResult {
         gender: None,
         age: None,
         abstain: Some(Abstain::DefaultAvatar),
+        no_person_kind: None,
     }
 }
 
@@ -82,6 +83,7 @@ pub fn classify_faces(
         gender: None,
         age: None,
         abstain: None,
+        no_person_kind: None,
     };
     let Some(main) = found.faces.first() else {
         result.abstain = Some(Abstain::NoFace);

@@ -39,6 +39,32 @@ impl ProfileType {
     }
 }
 
+/// What a picture without a person shows (only Gemini tells these apart).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NoPersonKind {
+    Logo,
+    Pet,
+    Landscape,
+    Text,
+    Cartoon,
+}
+
+impl NoPersonKind {
+    pub const ALL: [Self; 5] = [Self::Logo, Self::Pet, Self::Landscape, Self::Text, Self::Cartoon];
+
+    #[must_use]
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Logo => "logo",
+            Self::Pet => "pet",
+            Self::Landscape => "landscape",
+            Self::Text => "text",
+            Self::Cartoon => "cartoon",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Gender {
@@ -200,6 +226,9 @@ pub struct PictureResult {
     pub age: Option<AgeEstimate>,
     /// Why no face was classified (default avatar, no face, face too small).
     pub abstain: Option<Abstain>,
+    /// For no person: what the picture shows, when the model tells (Gemini does).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub no_person_kind: Option<NoPersonKind>,
 }
 
 impl PictureResult {

@@ -11,6 +11,7 @@
 
 mod api;
 mod apify;
+mod gemini;
 mod helpers;
 mod http;
 mod ingest;

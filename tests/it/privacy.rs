@@ -196,7 +196,7 @@ const FORBIDDEN: &[&str] = &[
     "nationality",
 ];
 
-fn forbidden_in(text: &str) -> Vec<String> {
+pub(crate) fn forbidden_in(text: &str) -> Vec<String> {
     text.split(|c: char| !c.is_ascii_alphanumeric())
         .map(str::to_ascii_lowercase)
         .filter(|w| FORBIDDEN.contains(&w.as_str()))

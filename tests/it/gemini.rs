@@ -1,0 +1,650 @@
+//! Gemini over real HTTP against a stub that answers as `generateContent` does: the request's
+//! exact shape, errors and retries, odd answers (blocked, cut off, malformed, missing or
+//! duplicated indexes, values outside the schema), and the cascade with its ledger and budget
+//! on a real database.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use audiencelens::cascade::{self, Mode};
+use audiencelens::clients::gemini::{self, Answer, Classified, GeminiClient, GeminiError, InlinePicture};
+use audiencelens::config::Config;
+use base64::Engine as _;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+
+use crate::helpers::{TestDb, drain_jobs};
+
+const KEY: &str = "AIzaTESTKEY-not-a-real-key";
+const ENDPOINT: &str = "/v1beta/models/gemini-2.5-flash-lite:generateContent";
+
+/// What the stub saw of one request.
+#[derive(Debug, Clone)]
+struct Seen {
+    body: Value,
+    key: Option<String>,
+    images: Vec<Vec<u8>>,
+}
+
+/// Answers each request with `answer(request number, images)`; keeps every request.
+#[derive(Clone)]
+struct Stub {
+    seen: Arc<Mutex<Vec<Seen>>>,
+    answer: Arc<dyn Fn(usize, &[Vec<u8>]) -> ResponseTemplate + Send + Sync>,
+}
+
+impl Respond for Stub {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        let body: Value = serde_json::from_slice(&request.body).expect("JSON body");
+        let images: Vec<Vec<u8>> = body["contents"][0]["parts"]
+            .as_array()
+            .expect("parts")
+            .iter()
+            .filter_map(|p| p.get("inline_data").or_else(|| p.get("inlineData")))
+            .map(|d| {
+                base64::engine::general_purpose::STANDARD
+                    .decode(d["data"].as_str().expect("data"))
+                    .expect("b64")
+            })
+            .collect();
+        let key = request.headers.get("x-goog-api-key").and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let n = {
+            let mut seen = self.seen.lock().unwrap();
+            seen.push(Seen { body, key, images: images.clone() });
+            seen.len() - 1
+        };
+        (self.answer)(n, &images)
+    }
+}
+
+async fn start_stub(
+    answer: impl Fn(usize, &[Vec<u8>]) -> ResponseTemplate + Send + Sync + 'static,
+) -> (MockServer, Stub) {
+    let server = MockServer::start().await;
+    let stub = Stub { seen: Arc::default(), answer: Arc::new(answer) };
+    Mock::given(method("POST")).and(path(ENDPOINT)).respond_with(stub.clone()).mount(&server).await;
+    (server, stub)
+}
+
+fn vars(server: &MockServer, extra: &[(&str, &str)]) -> Vec<(String, String)> {
+    let mut v = vec![
+        ("AUDIENCELENS__GEMINI__BASE_URL".to_owned(), server.uri()),
+        ("AUDIENCELENS__GEMINI__RETRY_BASE_MS".to_owned(), "10".to_owned()),
+        ("GEMINI_API_KEY".to_owned(), KEY.to_owned()),
+    ];
+    v.extend(extra.iter().map(|(k, val)| ((*k).to_owned(), (*val).to_owned())));
+    v
+}
+
+fn client(server: &MockServer, extra: &[(&str, &str)]) -> GeminiClient {
+    let config = Config::load_from(None, &vars(server, extra)).expect("config");
+    GeminiClient::new(&config.settings.gemini, config.secrets.gemini_api_key.as_ref()).expect("client")
+}
+
+/// The usage the stub reports for a request of `n` pictures.
+fn usage(n: usize) -> Value {
+    let (prompt, out) = (100 * n + 50, 20 * n);
+    json!({"promptTokenCount": prompt, "candidatesTokenCount": out, "totalTokenCount": prompt + out,
+           "promptTokensDetails": [{"modality": "TEXT", "tokenCount": 50}, {"modality": "IMAGE", "tokenCount": 100 * n}]})
+}
+
+fn item(index: usize, gender: &str) -> Value {
+    json!({"index": index, "profile_type": "person", "no_person_kind": "none", "gender": gender,
+           "age_bracket": "25-34", "confidence": 0.93})
+}
+
+/// A 200 answer whose text is `text`, finished for `finish`.
+fn answer_text(text: &str, finish: &str, n: usize) -> ResponseTemplate {
+    ResponseTemplate::new(200).set_body_json(json!({
+        "candidates": [{"content": {"parts": [{"text": text}], "role": "model"}, "finishReason": finish, "index": 0}],
+        "usageMetadata": usage(n), "modelVersion": "gemini-2.5-flash-lite", "responseId": "r1"}))
+}
+
+/// Everyone is a woman of 25-34 unless the picture's first pixel row says otherwise.
+fn labels_for(images: &[Vec<u8>]) -> ResponseTemplate {
+    let items: Vec<Value> = (0..images.len()).map(|i| item(i, "female")).collect();
+    answer_text(&Value::Array(items).to_string(), "STOP", images.len())
+}
+
+fn error(status: u16, code: &str, message: &str, details: &Value) -> ResponseTemplate {
+    ResponseTemplate::new(status).set_body_json(
+        json!({"error": {"code": status, "message": message, "status": code, "details": details}}),
+    )
+}
+
+fn picture(shade: u8) -> InlinePicture {
+    InlinePicture::sniff(crate::stubs::jpeg(40, 40, [shade, 100, 200])).expect("jpeg")
+}
+
+async fn classify(
+    client: &GeminiClient,
+    pictures: &[InlinePicture],
+) -> (Result<(), GeminiError>, Classified) {
+    let mut out = Classified::default();
+    let result = client.classify(pictures, &mut out).await;
+    (result, out)
+}
+
+#[tokio::test]
+async fn the_request_has_the_documented_shape() {
+    let (server, stub) = start_stub(|_, images| labels_for(images)).await;
+    let client = client(&server, &[]);
+    let mut png = Vec::new();
+    image::RgbImage::from_pixel(30, 30, image::Rgb([1, 2, 3]))
+        .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+        .unwrap();
+    let pictures = vec![picture(10), InlinePicture::sniff(png.clone()).expect("png")];
+    let (result, out) = classify(&client, &pictures).await;
+    result.expect("classified");
+    assert!(out.answers.iter().all(|a| matches!(a, Answer::Label(_))), "{:?}", out.answers);
+    let seen = stub.seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 1);
+    let request = &seen[0];
+    assert_eq!(request.key.as_deref(), Some(KEY));
+    assert_eq!(request.images, vec![pictures[0].bytes.clone(), png]);
+    let body = &request.body;
+    assert_eq!(body["systemInstruction"]["parts"][0]["text"], gemini::SYSTEM_INSTRUCTION);
+    let parts = body["contents"][0]["parts"].as_array().unwrap();
+    assert_eq!(body["contents"][0]["role"], "user");
+    assert_eq!(parts[0]["text"], "Image 0:");
+    assert_eq!(parts[1]["inline_data"]["mime_type"], "image/jpeg");
+    assert_eq!(parts[2]["text"], "Image 1:");
+    assert_eq!(parts[3]["inline_data"]["mime_type"], "image/png");
+    assert!(parts[4]["text"].as_str().unwrap().contains("0 to 1"));
+    let generation = &body["generationConfig"];
+    assert_eq!(generation["temperature"], 0);
+    assert_eq!(generation["responseMimeType"], "application/json");
+    assert_eq!(generation["responseJsonSchema"], gemini::response_schema());
+    assert!(generation.get("responseSchema").is_none(), "one schema form only");
+    assert_eq!(generation["mediaResolution"], "MEDIA_RESOLUTION_LOW");
+    assert_eq!(generation["thinkingConfig"], json!({"thinkingBudget": 0}));
+    assert_eq!(generation["maxOutputTokens"], 48 * 2 + 16);
+    // The ledger record: the stub's tokens at the configured price ($0.10 / $0.40 per million).
+    assert_eq!(out.requests.len(), 1);
+    let r = &out.requests[0];
+    assert_eq!((r.usage.prompt_tokens, r.usage.candidates_tokens, r.usage.total_tokens), (250, 40, 290));
+    assert_eq!(r.cost_nano_usd, 250 * 100 + 40 * 400);
+    assert_eq!(r.outcome, "ok");
+}
+
+#[tokio::test]
+async fn errors_are_typed_and_say_what_to_do() {
+    let cases: Vec<(ResponseTemplate, fn(&GeminiError) -> bool, &str)> = vec![
+        (
+            error(
+                400,
+                "INVALID_ARGUMENT",
+                "API key not valid. Please pass a valid API key.",
+                &json!([{
+                "@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "API_KEY_INVALID",
+                "domain": "googleapis.com", "metadata": {"service": "generativelanguage.googleapis.com"}}]),
+            ),
+            |e| matches!(e, GeminiError::InvalidKey(_)),
+            "GEMINI_API_KEY",
+        ),
+        (
+            error(400, "FAILED_PRECONDITION", "User location is not supported for the API use.", &json!([])),
+            |e| matches!(e, GeminiError::FailedPrecondition(_)),
+            "billing",
+        ),
+        (
+            error(403, "PERMISSION_DENIED", "Method doesn't allow unregistered callers.", &json!([])),
+            |e| matches!(e, GeminiError::PermissionDenied(_)),
+            "enabled",
+        ),
+        (
+            error(
+                404,
+                "NOT_FOUND",
+                "models/gemini-2.5-flash-lite is not found for API version v1beta",
+                &json!([]),
+            ),
+            |e| matches!(e, GeminiError::ModelNotFound { .. }),
+            "gemini.model",
+        ),
+    ];
+    for (response, kind, advice) in cases {
+        let response = Arc::new(response);
+        let (server, stub) = start_stub(move |_, _| (*response).clone()).await;
+        let (result, out) = classify(&client(&server, &[]), &[picture(1), picture(2)]).await;
+        let e = result.expect_err("an error");
+        assert!(kind(&e), "{e:?}");
+        assert!(e.is_fatal());
+        assert!(e.to_string().contains(advice), "{e}");
+        assert!(!e.to_string().contains(KEY), "never the key: {e}");
+        assert_eq!(stub.seen.lock().unwrap().len(), 1, "not retried: {e}");
+        assert!(out.requests.is_empty(), "nothing billed");
+    }
+}
+
+#[tokio::test]
+async fn server_errors_are_retried_then_reported() {
+    // 500 then 503 then an answer: retried.
+    let (server, stub) = start_stub(|n, images| match n {
+        0 => error(500, "INTERNAL", "An internal error has occurred.", &json!([])),
+        1 => error(503, "UNAVAILABLE", "The model is overloaded. Please try again later.", &json!([])),
+        _ => labels_for(images),
+    })
+    .await;
+    let (result, out) = classify(&client(&server, &[]), &[picture(1)]).await;
+    result.expect("retried");
+    assert!(matches!(out.answers[0], Answer::Label(_)));
+    assert_eq!(stub.seen.lock().unwrap().len(), 3);
+    // Always 503: given up after max_retries, an outage (not fatal).
+    let (server, stub) = start_stub(|_, _| error(503, "UNAVAILABLE", "overloaded", &json!([]))).await;
+    let (result, _) =
+        classify(&client(&server, &[("AUDIENCELENS__GEMINI__MAX_RETRIES", "2")]), &[picture(1)]).await;
+    let e = result.expect_err("gave up");
+    assert!(matches!(e, GeminiError::Server { status: 503, .. }) && e.is_outage() && !e.is_fatal(), "{e:?}");
+    assert_eq!(stub.seen.lock().unwrap().len(), 3, "one try and two retries");
+}
+
+#[tokio::test]
+async fn a_429_waits_the_retry_delay_it_names() {
+    let quota = json!([
+        {"@type": "type.googleapis.com/google.rpc.QuotaFailure",
+         "violations": [{"quotaMetric": "generativelanguage.googleapis.com/generate_content_free_tier_requests",
+                         "quotaId": "GenerateRequestsPerMinutePerProjectPerModel-FreeTier"}]},
+        {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "1.5s"}
+    ]);
+    let (server, stub) = start_stub(move |n, images| {
+        if n == 0 {
+            error(429, "RESOURCE_EXHAUSTED", "You exceeded your current quota.", &quota)
+        } else {
+            labels_for(images)
+        }
+    })
+    .await;
+    let started = Instant::now();
+    let (result, _) = classify(&client(&server, &[]), &[picture(1)]).await;
+    result.expect("answered after the wait");
+    let waited = started.elapsed();
+    assert!(waited >= Duration::from_millis(1500), "the named delay is honoured: {waited:?}");
+    assert!(waited < Duration::from_secs(10), "{waited:?}");
+    assert_eq!(stub.seen.lock().unwrap().len(), 2);
+}
+
+/// The picture the stub treats as the troublemaker.
+fn culprit() -> InlinePicture {
+    picture(250)
+}
+
+#[tokio::test]
+async fn a_request_blocked_as_a_whole_is_split_until_the_culprit_is_alone() {
+    let bad = culprit().bytes;
+    for blocked in ["prompt", "candidate", "refused"] {
+        let bad = bad.clone();
+        let (server, stub) = start_stub(move |_, images| {
+            if !images.contains(&bad) {
+                return labels_for(images);
+            }
+            match blocked {
+                "prompt" => ResponseTemplate::new(200)
+                    .set_body_json(json!({"promptFeedback": {"blockReason": "SAFETY"}, "usageMetadata": usage(images.len())})),
+                "candidate" => ResponseTemplate::new(200).set_body_json(json!({
+                    "candidates": [{"finishReason": "IMAGE_SAFETY", "index": 0}], "usageMetadata": usage(images.len())})),
+                _ => error(400, "INVALID_ARGUMENT", "Unable to process input image.", &json!([])),
+            }
+        })
+        .await;
+        let pictures = vec![picture(1), picture(2), culprit(), picture(3)];
+        let (result, out) = classify(&client(&server, &[]), &pictures).await;
+        result.expect("no error for the batch");
+        for (i, answer) in out.answers.iter().enumerate() {
+            if i == 2 {
+                assert!(
+                    matches!(answer, Answer::Abstain(r) if r.contains("SAFETY") || r.contains("refused")),
+                    "{blocked}: {answer:?}"
+                );
+            } else {
+                assert!(matches!(answer, Answer::Label(_)), "{blocked}: the rest is kept: {answer:?}");
+            }
+        }
+        // 4 → 2 + 2 → the clean half answers, the other splits into 1 + 1.
+        let sizes: Vec<usize> = stub.seen.lock().unwrap().iter().map(|s| s.images.len()).collect();
+        assert_eq!(sizes, vec![4, 2, 2, 1, 1], "{blocked}");
+        // A refused request (HTTP 400) reports no tokens and is not billed.
+        let billed = if blocked == "refused" { 2 } else { 5 };
+        assert_eq!(out.requests.len(), billed, "{blocked}: every answered request is in the ledger");
+    }
+}
+
+#[tokio::test]
+async fn odd_answers_cost_only_the_pictures_they_concern() {
+    // One answer with everything wrong that can be wrong per item.
+    let (server, _stub) = start_stub(|_, images| {
+        let mut items = vec![
+            item(0, "female"),
+            item(1, "robot"),
+            item(2, "male"),
+            item(2, "female"),
+            // 3 missing
+            json!({"index": 4, "profile_type": "alien", "gender": "male", "age_bracket": "25-34", "confidence": 0.5}),
+            json!({"index": 5, "profile_type": "no_person", "no_person_kind": "pet", "gender": "unknown",
+                   "age_bracket": "unknown", "confidence": 0.99}),
+            json!({"index": 6, "profile_type": "person", "gender": "male", "age_bracket": "99-120", "confidence": 0.5}),
+            json!({"index": 42, "profile_type": "person", "gender": "male", "age_bracket": "18-24", "confidence": 0.5}),
+        ];
+        items.truncate(8);
+        answer_text(&Value::Array(items).to_string(), "STOP", images.len())
+    })
+    .await;
+    let pictures: Vec<InlinePicture> = (0..7).map(picture).collect();
+    let (result, out) = classify(&client(&server, &[]), &pictures).await;
+    result.expect("kept");
+    let reason = |i: usize| match &out.answers[i] {
+        Answer::Abstain(r) => r.clone(),
+        Answer::Label(l) => format!("label {l:?}"),
+    };
+    assert!(matches!(out.answers[0], Answer::Label(_)));
+    assert!(reason(1).contains("invalid gender") && reason(1).contains("robot"), "{}", reason(1));
+    assert!(reason(2).contains("twice"), "{}", reason(2));
+    assert!(reason(3).contains("missing"), "{}", reason(3));
+    assert!(reason(4).contains("profile_type"), "{}", reason(4));
+    match &out.answers[5] {
+        Answer::Label(l) => {
+            assert_eq!(l.no_person_kind, Some(audiencelens::vision::result::NoPersonKind::Pet));
+        }
+        other @ Answer::Abstain(_) => panic!("{other:?}"),
+    }
+    assert!(reason(6).contains("age_bracket"), "{}", reason(6));
+    assert_eq!(out.requests.len(), 1, "nothing re-sent for per-picture problems");
+}
+
+#[tokio::test]
+async fn truncated_and_malformed_answers() {
+    // MAX_TOKENS: the complete entries are kept, the rest asked again.
+    let (server, stub) = start_stub(|n, images| {
+        if n == 0 {
+            let full = Value::Array((0..images.len()).map(|i| item(i, "male")).collect()).to_string();
+            let cut = &full[..full.find("\"index\":2").unwrap() + 4];
+            answer_text(cut, "MAX_TOKENS", images.len())
+        } else {
+            labels_for(images)
+        }
+    })
+    .await;
+    let pictures: Vec<InlinePicture> = (0..4).map(picture).collect();
+    let (result, out) = classify(&client(&server, &[]), &pictures).await;
+    result.expect("kept");
+    assert!(out.answers.iter().all(|a| matches!(a, Answer::Label(_))), "{:?}", out.answers);
+    let seen = stub.seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 2);
+    assert_eq!(
+        seen[1].images,
+        vec![pictures[2].bytes.clone(), pictures[3].bytes.clone()],
+        "only the cut-off ones"
+    );
+    assert_eq!(out.requests[0].outcome, "finish:MAX_TOKENS");
+
+    // Not JSON at all, every time: each picture ends up alone and abstains; nothing crashes.
+    let (server, stub) =
+        start_stub(|_, images| answer_text("[{\"index\": 0, \"gend", "STOP", images.len())).await;
+    let (result, out) = classify(&client(&server, &[]), &pictures[..2]).await;
+    result.expect("no error");
+    assert!(
+        out.answers.iter().all(|a| matches!(a, Answer::Abstain(r) if r.contains("not valid JSON"))),
+        "{:?}",
+        out.answers
+    );
+    assert_eq!(stub.seen.lock().unwrap().len(), 3, "2 → 1 + 1");
+    // A body that is not Gemini's JSON.
+    let (server, _) =
+        start_stub(|_, _| ResponseTemplate::new(200).set_body_string("<html>proxy error</html>")).await;
+    let (result, out) = classify(&client(&server, &[]), &pictures[..1]).await;
+    result.expect("no error");
+    assert!(
+        matches!(&out.answers[0], Answer::Abstain(r) if r.contains("not Gemini's JSON")),
+        "{:?}",
+        out.answers
+    );
+}
+
+#[test]
+fn without_a_key_the_message_says_how_to_set_one() {
+    let config = Config::load_from(None, &[]).expect("config");
+    let e = GeminiClient::new(&config.settings.gemini, None).expect_err("no key");
+    assert!(e.to_string().contains("GEMINI_API_KEY"), "{e}");
+}
+
+#[test]
+fn the_prompt_and_schema_ask_for_no_special_category() {
+    let text = format!("{} {}", gemini::SYSTEM_INSTRUCTION, gemini::response_schema());
+    assert_eq!(crate::privacy::forbidden_in(&text), Vec::<String>::new());
+    // The properties are exactly these.
+    let schema = gemini::response_schema();
+    let properties: BTreeSet<&str> =
+        schema["items"]["properties"].as_object().unwrap().keys().map(String::as_str).collect();
+    assert_eq!(
+        properties,
+        BTreeSet::from(["index", "profile_type", "no_person_kind", "gender", "age_bracket", "confidence"])
+    );
+}
+
+fn demo_pictures() -> Vec<(String, Vec<u8>)> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/demo-data/pictures");
+    let mut files: Vec<PathBuf> =
+        std::fs::read_dir(&dir).expect("demo pictures").flatten().map(|e| e.path()).collect();
+    files.sort();
+    files
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "jpg"))
+        .map(|p| (p.file_name().unwrap().to_string_lossy().into_owned(), std::fs::read(&p).unwrap()))
+        .collect()
+}
+
+/// An account whose commenters' pictures are `pictures`, fetched and waiting to be classified;
+/// returns the account's id.
+async fn account_with_pictures(
+    db: &TestDb,
+    pictures: &[(String, Vec<u8>)],
+    budget_micro_usd: Option<i64>,
+) -> i64 {
+    db.execute("INSERT INTO users (email, password_hash) VALUES ('g@example.com', '!')").await;
+    db.execute(&format!(
+        "INSERT INTO tracked_accounts (user_id, handle, budget_micro_usd) SELECT id, 'cascade.brand', {} FROM users",
+        budget_micro_usd.map_or("NULL".into(), |b| b.to_string())
+    ))
+    .await;
+    db.execute("INSERT INTO posts (ig_post_id, owner_username) VALUES ('P1', 'cascade.brand')").await;
+    db.execute("INSERT INTO tracked_account_posts (tracked_account_id, post_id) SELECT t.id, p.id FROM tracked_accounts t, posts p").await;
+    for (i, (name, bytes)) in pictures.iter().enumerate() {
+        let hash = hex::encode(Sha256::digest(bytes));
+        let data = hex::encode(bytes);
+        db.execute(&format!(
+            "WITH p AS (INSERT INTO ig_profiles (ig_user_id, username) VALUES ('{id}', 'fan{i}') RETURNING id)
+             , c AS (INSERT INTO comments (ig_comment_id, post_id, ig_profile_id) SELECT 'C{i}', (SELECT id FROM posts), id FROM p)
+             INSERT INTO profile_pictures (ig_profile_id, source_url, source_path, content_sha256, fetch_status)
+             SELECT id, 'https://cdn.example/{name}', 'https://cdn.example/{name}', '\\x{hash}', 'fetched' FROM p",
+            id = 7_000 + i
+        ))
+        .await;
+        db.execute(&format!(
+            "INSERT INTO picture_blobs (content_sha256, bytes) VALUES ('\\x{hash}', '\\x{data}') ON CONFLICT DO NOTHING"
+        ))
+        .await;
+    }
+    db.count("SELECT id AS n FROM tracked_accounts").await
+}
+
+#[derive(Debug, PartialEq, diesel::QueryableByName)]
+struct Ledger {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    requests: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    prompt: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    output: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    nano: i64,
+}
+
+async fn ledger(db: &TestDb) -> Ledger {
+    use diesel_async::RunQueryDsl;
+    diesel::sql_query(
+        "SELECT count(*)::bigint AS requests, coalesce(sum(prompt_tokens), 0)::bigint AS prompt,
+                coalesce(sum(candidates_tokens), 0)::bigint AS output, coalesce(sum(cost_nano_usd), 0)::bigint AS nano
+         FROM gemini_requests",
+    )
+    .get_result(&mut db.conn().await)
+    .await
+    .expect("ledger")
+}
+
+/// Runs a cascade analysis of the account over what is stored and returns it.
+async fn analyse(
+    db: &TestDb,
+    state: &audiencelens::app::AppState,
+    account_id: i64,
+) -> audiencelens::analyses::Analysis {
+    use audiencelens::jobs::classify::ClassifyPictures;
+    let mut conn = db.conn().await;
+    let analysis =
+        audiencelens::analyses::create_analysis(&mut conn, account_id, "cascade").await.expect("analysis");
+    audiencelens::queue::enqueue_one(
+        &mut conn,
+        audiencelens::jobs::new_job(&state.config, &ClassifyPictures { analysis_id: analysis.id }).unwrap(),
+    )
+    .await
+    .expect("enqueue");
+    drop(conn);
+    drain_jobs(state, Duration::from_mins(2)).await;
+    audiencelens::analyses::get_analysis(&mut *db.conn().await, analysis.id).await.expect("analysis")
+}
+
+fn models_present() -> bool {
+    let ok = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models/blazeface.onnx").exists();
+    if !ok {
+        eprintln!("skipped: the model files are missing (scripts/fetch-models.sh)");
+    }
+    ok
+}
+
+#[tokio::test]
+async fn the_cascade_sends_only_unsure_pictures_and_the_ledger_matches() {
+    if !models_present() {
+        return;
+    }
+    let pictures = demo_pictures();
+    let (server, stub) = start_stub(|_, images| labels_for(images)).await;
+    let db = TestDb::new().await;
+    let extra = [
+        ("AUDIENCELENS__GEMINI__BATCH_SIZE", "3"),
+        ("AUDIENCELENS__GEMINI__CASCADE__SEND_NO_PERSON", "true"),
+        ("AUDIENCELENS__VISION__MODELS_DIR", concat!(env!("CARGO_MANIFEST_DIR"), "/models")),
+        (
+            "AUDIENCELENS__VISION__ONNXRUNTIME_LIBRARY",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/models/libonnxruntime.so"),
+        ),
+    ];
+    let vars = vars(&server, &extra);
+    let refs: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let config = db.config(&refs);
+    // Which pictures the local model is unsure of, by the same rules.
+    let local = audiencelens::vision::Classifier::load(&config.settings.vision).expect("models");
+    let unsure: BTreeSet<String> = pictures
+        .iter()
+        .filter(|(_, bytes)| {
+            let r = local.classify(bytes).expect("demo pictures are readable");
+            cascade::needs_gemini(&r, &config.settings.gemini.cascade).is_some()
+        })
+        .map(|(_, bytes)| hex::encode(Sha256::digest(bytes)))
+        .collect();
+    assert!(!unsure.is_empty() && unsure.len() < pictures.len(), "a mixed set: {unsure:?}");
+    let state = audiencelens::app::AppState::build(config).expect("state");
+    let account = account_with_pictures(&db, &pictures, None).await;
+    let analysis = analyse(&db, &state, account).await;
+    assert_eq!(analysis.status, "succeeded", "{:?}", analysis.error);
+
+    let seen = stub.seen.lock().unwrap().clone();
+    let sent: BTreeSet<String> =
+        seen.iter().flat_map(|s| &s.images).map(|b| hex::encode(Sha256::digest(b))).collect();
+    assert_eq!(sent, unsure, "exactly the unsure pictures, each once");
+    assert_eq!(seen.iter().map(|s| s.images.len()).sum::<usize>(), unsure.len());
+    assert!(seen.iter().all(|s| s.images.len() <= 3), "batch size");
+
+    // The ledger holds what the stub reported, priced at $0.10 / $0.40 per million tokens.
+    let prompt: i64 = seen.iter().map(|s| 100 * s.images.len() as i64 + 50).sum();
+    let output: i64 = seen.iter().map(|s| 20 * s.images.len() as i64).sum();
+    let want = Ledger { requests: seen.len() as i64, prompt, output, nano: prompt * 100 + output * 400 };
+    assert_eq!(ledger(&db).await, want);
+    assert_eq!(analysis.cost_micro_usd, want.nano / 1000);
+    let user_id = db.count("SELECT id AS n FROM users").await;
+    let usage = cascade::ledger::usage(&mut *db.conn().await, user_id, 10).await.expect("usage");
+    assert_eq!(usage.total.cost_nano_usd, want.nano);
+    assert_eq!(usage.accounts.len(), 1);
+    assert_eq!(usage.analyses[0].analysis_id, analysis.id);
+
+    // Both results are stored with their source; the estimate used Gemini's where it had one.
+    assert_eq!(
+        db.count("SELECT count(*) AS n FROM classifications WHERE source_model = 'local'").await,
+        pictures.len() as i64 - duplicates(&pictures)
+    );
+    assert_eq!(
+        db.count("SELECT count(*) AS n FROM classifications WHERE source_model = 'gemini'").await,
+        unsure.len() as i64
+    );
+    assert_eq!(db.count("SELECT count(*) AS n FROM picture_blobs").await, 0, "bytes deleted");
+    let snapshot = analysis.snapshot.expect("snapshot");
+    assert_eq!(snapshot["cost"]["gemini"]["sent"], unsure.len());
+    assert_eq!(snapshot["cost"]["gemini"]["over_budget"], 0);
+    assert!(
+        (snapshot["cost"]["total_usd"].as_f64().unwrap() - (want.nano / 1000) as f64 / 1e6).abs() < 1e-12
+    );
+}
+
+fn duplicates(pictures: &[(String, Vec<u8>)]) -> i64 {
+    let unique: BTreeSet<&Vec<u8>> = pictures.iter().map(|(_, b)| b).collect();
+    (pictures.len() - unique.len()) as i64
+}
+
+#[tokio::test]
+async fn the_budget_cap_holds_and_the_report_says_so() {
+    if !models_present() {
+        return;
+    }
+    let pictures = demo_pictures();
+    let (server, stub) = start_stub(|_, images| labels_for(images)).await;
+    let db = TestDb::new().await;
+    let extra = [
+        ("AUDIENCELENS__GEMINI__BATCH_SIZE", "2"),
+        ("AUDIENCELENS__GEMINI__CONCURRENCY", "1"),
+        ("AUDIENCELENS__GEMINI__CASCADE__SEND_NO_PERSON", "true"),
+        ("AUDIENCELENS__GEMINI__CASCADE__MIN_GENDER_CONFIDENCE", "1.0"),
+        ("AUDIENCELENS__VISION__MODELS_DIR", concat!(env!("CARGO_MANIFEST_DIR"), "/models")),
+        (
+            "AUDIENCELENS__VISION__ONNXRUNTIME_LIBRARY",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/models/libonnxruntime.so"),
+        ),
+    ];
+    let vars = vars(&server, &extra);
+    let refs: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let state = audiencelens::app::AppState::build(db.config(&refs)).expect("state");
+    // 180 micro-dollars: room for some requests, not all.
+    let budget_micro = 180;
+    let account = account_with_pictures(&db, &pictures, Some(budget_micro)).await;
+    let analysis = analyse(&db, &state, account).await;
+    assert_eq!(analysis.status, "succeeded", "{:?}", analysis.error);
+    let spent = ledger(&db).await;
+    assert!(spent.nano <= budget_micro * 1000, "the cap holds: {spent:?}");
+    assert!(spent.requests > 0);
+    let gemini = &analysis.snapshot.as_ref().expect("snapshot")["cost"]["gemini"];
+    let asked = gemini["sent"].as_u64().unwrap();
+    let over = gemini["over_budget"].as_u64().unwrap();
+    assert!(asked > 0 && over > 0, "{gemini}");
+    assert_eq!(asked as usize, stub.seen.lock().unwrap().iter().map(|s| s.images.len()).sum::<usize>());
+    assert!(gemini["notes"][0].as_str().unwrap().contains("budget"), "{gemini}");
+    // Every picture still has a result: the local one where Gemini was not asked.
+    assert_eq!(db.count("SELECT count(*) AS n FROM picture_blobs").await, 0);
+    assert_eq!(analysis.snapshot.as_ref().unwrap()["sample"]["pictures_classified"], pictures.len());
+    // A second analysis starts with a budget of its own, and pays nothing for pictures done.
+    let before = stub.seen.lock().unwrap().len();
+    let again = analyse(&db, &state, account).await;
+    assert_eq!(again.status, "succeeded");
+    assert_eq!(stub.seen.lock().unwrap().len(), before, "nothing left to send");
+    assert_eq!(Mode::parse(&again.classifier), Some(Mode::Cascade));
+}
