@@ -480,3 +480,78 @@ impl Classifiers {
         fatal
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::vision::result::{AgeEstimate, Bracket, BracketProbs, GenderEstimate};
+
+    fn rules() -> CascadeSettings {
+        CascadeSettings {
+            min_gender_confidence: 0.9,
+            min_age_confidence: 0.0,
+            send_groups: true,
+            send_no_person: false,
+        }
+    }
+
+    fn person(p_male: f32, label: Option<Gender>) -> PictureResult {
+        PictureResult {
+            model: "m".into(),
+            profile_type: ProfileType::Person,
+            face_count: 1,
+            face: None,
+            gender: Some(GenderEstimate { label, p_male, abstain: None }),
+            age: Some(AgeEstimate {
+                years: 30.0,
+                bracket: Bracket::From25,
+                brackets: BracketProbs([0.0, 0.2, 0.4, 0.2, 0.1, 0.1, 0.0]),
+                raw_expected: 30.0,
+            }),
+            abstain: None,
+            no_person_kind: None,
+        }
+    }
+
+    #[test]
+    fn only_unsure_results_go_to_gemini() {
+        let r = rules();
+        assert_eq!(needs_gemini(&person(0.97, Some(Gender::Male)), &r), None);
+        assert_eq!(needs_gemini(&person(0.03, Some(Gender::Female)), &r), None);
+        assert_eq!(needs_gemini(&person(0.85, Some(Gender::Male)), &r), Some("gender_below_threshold"));
+        assert_eq!(needs_gemini(&person(0.6, None), &r), Some("gender_low_confidence"));
+        let mut small = person(0.5, None);
+        small.gender = None;
+        small.abstain = Some(Abstain::FaceTooSmall);
+        assert_eq!(needs_gemini(&small, &r), Some("face_too_small"));
+        let mut group = person(0.99, Some(Gender::Male));
+        group.profile_type = ProfileType::Group;
+        assert_eq!(needs_gemini(&group, &r), Some("group"));
+        assert_eq!(needs_gemini(&group, &CascadeSettings { send_groups: false, ..r.clone() }), None);
+        let mut logo = person(0.5, None);
+        logo.profile_type = ProfileType::NoPerson;
+        assert_eq!(needs_gemini(&logo, &r), None);
+        assert_eq!(
+            needs_gemini(&logo, &CascadeSettings { send_no_person: true, ..r.clone() }),
+            Some("no_person")
+        );
+        let mut avatar = logo.clone();
+        avatar.profile_type = ProfileType::DefaultAvatar;
+        assert_eq!(needs_gemini(&avatar, &CascadeSettings { send_no_person: true, ..r.clone() }), None);
+        // Age: the most likely bracket has 0.4.
+        let strict = CascadeSettings { min_age_confidence: 0.5, ..r };
+        assert_eq!(needs_gemini(&person(0.97, Some(Gender::Male)), &strict), Some("age_below_threshold"));
+    }
+
+    #[test]
+    fn the_budget_reserves_the_worst_case_and_settles_the_real_cost() {
+        let budget = Budget::new(1000, 100);
+        assert!(budget.reserve(600));
+        assert!(!budget.reserve(301), "100 spent + 600 reserved + 301 > 1000");
+        assert!(budget.reserve(300));
+        budget.settle(600, 250);
+        assert_eq!(budget.spent_nano_usd(), 350);
+        assert!(budget.reserve(350), "350 spent + 300 reserved + 350 = 1000");
+        assert!(!budget.reserve(1));
+    }
+}

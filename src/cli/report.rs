@@ -120,5 +120,25 @@ pub fn render(snap: &Snapshot) -> String {
         let _ = writeln!(out, "Note: {note}");
     }
     let _ = writeln!(out, "Cost of this analysis: ${:.4}", snap.cost.total_usd);
+    if let Some(g) = &snap.cost.gemini {
+        let _ = writeln!(
+            out,
+            "Gemini ({}): {} pictures sent in {} requests, {} labelled, {} abstained; ${:.6}{}",
+            snap.classifier,
+            g.sent,
+            g.requests,
+            g.labelled,
+            g.abstained,
+            g.cost_usd,
+            g.budget_usd.map_or(String::new(), |b| format!(" of a ${b:.2} budget"))
+        );
+        for note in &g.notes {
+            let _ = writeln!(out, "Note: {note}");
+        }
+    }
+    if !snap.no_person_kinds.is_empty() {
+        let kinds: Vec<String> = snap.no_person_kinds.iter().map(|(k, n)| format!("{k} {n}")).collect();
+        let _ = writeln!(out, "Pictures without a person show: {}", kinds.join(", "));
+    }
     out
 }

@@ -412,12 +412,32 @@ async fn the_whole_flow_through_the_api() {
         404,
         "nothing yet"
     );
+    // Gemini without a key on the server: refused up front, saying what to set.
+    let refused = api
+        .call(
+            "POST",
+            &format!("/api/v1/accounts/{account}/analyses"),
+            t,
+            Some(&json!({"classifier": "cascade"})),
+        )
+        .await;
+    assert_eq!(refused.status, 400, "{:?}", refused.body);
+    assert!(
+        refused.body["message"].as_str().is_some_and(|m| m.contains("GEMINI_API_KEY")),
+        "{:?}",
+        refused.body
+    );
     let started = api.call("POST", &format!("/api/v1/accounts/{account}/analyses"), t, None).await;
     assert_eq!(started.status, 202, "{:?}", started.body);
     let analysis = started.body["id"].as_i64().expect("id");
     let again = api.call("POST", &format!("/api/v1/accounts/{account}/analyses"), t, None).await;
     assert_eq!(again.status, 409, "one analysis at a time");
     crate::helpers::drain_jobs(&api.state, std::time::Duration::from_mins(1)).await;
+    // A local analysis costs nothing: the ledger is empty.
+    let usage = api.call("GET", "/api/v1/usage", t, None).await;
+    assert_eq!(usage.status, 200, "{:?}", usage.body);
+    assert_eq!(usage.body["total"]["requests"], 0);
+    assert_eq!(usage.body["total"]["cost_nano_usd"], 0);
 
     let status = api.call("GET", &format!("/api/v1/analyses/{analysis}"), t, None).await;
     assert_eq!(

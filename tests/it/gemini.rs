@@ -648,3 +648,63 @@ async fn the_budget_cap_holds_and_the_report_says_so() {
     assert_eq!(stub.seen.lock().unwrap().len(), before, "nothing left to send");
     assert_eq!(Mode::parse(&again.classifier), Some(Mode::Cascade));
 }
+
+/// Runs the binary in the project root (where models/ is) with a clean environment, without
+/// blocking the runtime the stub answers on.
+async fn audiencelens(args: &[&str], vars: &[(String, String)]) -> (i32, String, String) {
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_audiencelens"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("AUDIENCELENS__LOG__FILTER", "warn")
+        .envs(vars.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .output()
+        .await
+        .expect("run audiencelens");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn classify_with_gemini_prints_sources_and_the_cost() {
+    if !models_present() {
+        return;
+    }
+    let (server, stub) = start_stub(|_, images| labels_for(images)).await;
+    let folder = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/demo-data/pictures");
+    let pictures = demo_pictures().len();
+    for (classifier, all_sent) in [("gemini", true), ("cascade", false)] {
+        let before = stub.seen.lock().unwrap().iter().map(|s| s.images.len()).sum::<usize>();
+        let (code, stdout, stderr) =
+            audiencelens(&["classify", folder, "--summary", "--classifier", classifier], &vars(&server, &[]))
+                .await;
+        assert_eq!(code, 0, "{classifier}: {stderr}");
+        let lines: Vec<Value> = stdout.lines().map(|l| serde_json::from_str(l).expect("JSON line")).collect();
+        assert_eq!(lines.len(), pictures + 1, "{stdout}");
+        let sent = stub.seen.lock().unwrap().iter().map(|s| s.images.len()).sum::<usize>() - before;
+        let from_gemini = lines.iter().filter(|l| l["source"] == "gemini").count();
+        assert_eq!(from_gemini, sent, "{classifier}: every picture Gemini labelled says so");
+        if all_sent {
+            // The default avatar, too: Gemini gets every picture.
+            assert_eq!(sent, pictures, "{classifier}");
+        } else {
+            assert!(sent < pictures, "{classifier}: only the unsure ones");
+            assert!(lines.iter().any(|l| l["source"] == "local"));
+        }
+        let cost = lines[pictures]["cost"]["total_usd"].as_f64().expect("cost");
+        assert!(cost > 0.0 || sent == 0, "{classifier}: {}", lines[pictures]);
+        assert!(stderr.contains("Gemini:") && stderr.contains("cost $"), "{classifier}: {stderr}");
+    }
+    // Without a key: how to set one, and nothing sent.
+    let mut no_key = vars(&server, &[]);
+    no_key.retain(|(k, _)| k != "GEMINI_API_KEY");
+    let before = stub.seen.lock().unwrap().len();
+    let (code, _, stderr) = audiencelens(&["classify", folder, "--classifier", "cascade"], &no_key).await;
+    assert_ne!(code, 0);
+    assert!(stderr.contains("GEMINI_API_KEY"), "{stderr}");
+    assert_eq!(stub.seen.lock().unwrap().len(), before);
+}
