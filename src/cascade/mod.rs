@@ -43,6 +43,20 @@ pub fn calibrations(config: &crate::config::Config) -> Vec<Calibration> {
     out
 }
 
+/// The calibration of the model behind most of `results`, if there is one.
+#[must_use]
+pub fn pick_calibration<'a>(
+    results: &[PictureResult],
+    calibrations: &'a [Calibration],
+) -> Option<&'a Calibration> {
+    let mut models: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
+    for r in results {
+        *models.entry(r.model.as_str()).or_default() += 1;
+    }
+    let dominant = models.into_iter().max_by_key(|(_, n)| *n).map(|(m, _)| m)?;
+    calibrations.iter().find(|c| c.model == dominant)
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
@@ -398,28 +412,33 @@ impl Classifiers {
                 if let Some(why) = session.stopped() {
                     return (chunk, Err(why));
                 }
-                // Shrink the request until its worst case fits in what is left of the budget.
-                let mut n = chunk.len();
-                let reserved = loop {
-                    let bound = gemini.cost_bound_nano_usd(n, session.per_picture());
-                    if session.budget.reserve(bound) {
-                        break Some(bound);
+                let pics: Vec<InlinePicture> = chunk.iter().map(|(_, p)| p.clone()).collect();
+                let (mut done, mut classified, mut result) = (0, Classified::default(), Ok(()));
+                // Send what fits: each request shrinks until its worst case fits in what is
+                // left of the budget, and the rest of the chunk is tried again once it settled.
+                while done < pics.len() && result.is_ok() {
+                    let mut n = pics.len() - done;
+                    let reserved = loop {
+                        let bound = gemini.cost_bound_nano_usd(n, session.per_picture());
+                        if session.budget.reserve(bound) {
+                            break Some(bound);
+                        }
+                        if n == 1 {
+                            break None;
+                        }
+                        n = n.div_ceil(2);
+                    };
+                    let Some(reserved) = reserved else { break };
+                    let before = classified.requests.len();
+                    result = gemini.classify(&pics[done..done + n], &mut classified).await;
+                    let new = &classified.requests[before..];
+                    session.budget.settle(reserved, new.iter().map(|r| r.cost_nano_usd).sum());
+                    for r in new {
+                        session.observe(r);
                     }
-                    if n == 1 {
-                        break None;
-                    }
-                    n = n.div_ceil(2);
-                };
-                let Some(reserved) = reserved else { return (chunk, Ok(None)) };
-                let pics: Vec<InlinePicture> = chunk[..n].iter().map(|(_, p)| p.clone()).collect();
-                let mut classified = Classified::default();
-                let result = gemini.classify(&pics, &mut classified).await;
-                let cost: i64 = classified.requests.iter().map(|r| r.cost_nano_usd).sum();
-                session.budget.settle(reserved, cost);
-                for r in &classified.requests {
-                    session.observe(r);
+                    done += n;
                 }
-                (chunk, Ok(Some((n, classified, result))))
+                (chunk, Ok((done, classified, result)))
             })
             .buffer_unordered(gemini.settings().concurrency.max(1));
         while let Some((chunk, reply)) = replies.next().await {
@@ -431,8 +450,7 @@ impl Classifiers {
                     }
                     continue;
                 }
-                Ok(None) => (0, Classified::default(), Ok(())),
-                Ok(Some(answered)) => answered,
+                Ok(answered) => answered,
             };
             totals.requests += classified.requests.len();
             let cost: i64 = classified.requests.iter().map(|r| r.cost_nano_usd).sum();

@@ -325,8 +325,7 @@ async fn run_with_gemini(args: ClassifyArgs, config: &Config) -> anyhow::Result<
     }
     if args.summary {
         let options = EstimateOptions { include_groups: args.include_groups, ..EstimateOptions::default() };
-        let model = results.iter().map(|r| r.model.as_str()).next().unwrap_or_default().to_owned();
-        let chosen = calibration.iter().find(|c| c.model == model).or(calibration.first());
+        let chosen = crate::cascade::pick_calibration(&results, &calibration).or(calibration.first());
         let estimate = estimate::estimate(&results, errors, chosen, &options);
         writeln!(
             out,

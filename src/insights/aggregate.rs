@@ -251,7 +251,7 @@ fn model_facts<'a>(
     results: &[PictureResult],
     calibrations: &'a [Calibration],
 ) -> (Option<&'a Calibration>, BTreeMap<String, usize>) {
-    let calibration = dominant_model(results).and_then(|m| calibrations.iter().find(|c| c.model == m));
+    let calibration = crate::cascade::pick_calibration(results, calibrations);
     let mut kinds = BTreeMap::new();
     for r in results {
         if let Some(kind) = r.no_person_kind {
@@ -259,15 +259,6 @@ fn model_facts<'a>(
         }
     }
     (calibration, kinds)
-}
-
-/// The model behind most results.
-fn dominant_model(results: &[PictureResult]) -> Option<&str> {
-    let mut models: BTreeMap<&str, usize> = BTreeMap::new();
-    for r in results {
-        *models.entry(r.model.as_str()).or_default() += 1;
-    }
-    models.into_iter().max_by_key(|(_, n)| *n).map(|(m, _)| m)
 }
 
 /// Gemini's part in the analysis, from the classify stage's progress counts.

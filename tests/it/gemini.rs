@@ -4,6 +4,7 @@
 //! on a real database.
 
 use std::collections::BTreeSet;
+use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -286,7 +287,7 @@ async fn a_request_blocked_as_a_whole_is_split_until_the_culprit_is_alone() {
                 "prompt" => ResponseTemplate::new(200)
                     .set_body_json(json!({"promptFeedback": {"blockReason": "SAFETY"}, "usageMetadata": usage(images.len())})),
                 "candidate" => ResponseTemplate::new(200).set_body_json(json!({
-                    "candidates": [{"finishReason": "IMAGE_SAFETY", "index": 0}], "usageMetadata": usage(images.len())})),
+                    "candidates": [{"finishReason": "SAFETY", "index": 0}], "usageMetadata": usage(images.len())})),
                 _ => error(400, "INVALID_ARGUMENT", "Unable to process input image.", &json!([])),
             }
         })
@@ -632,6 +633,16 @@ async fn the_budget_cap_holds_and_the_report_says_so() {
     let spent = ledger(&db).await;
     assert!(spent.nano <= budget_micro * 1000, "the cap holds: {spent:?}");
     assert!(spent.requests > 0);
+    // ...and Gemini stopped only when one more picture's worst case no longer fitted.
+    let per_picture = stub
+        .seen
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|s| (100 * s.images.len() + 50) as f64 / s.images.len() as f64)
+        .fold(120.0, f64::max);
+    let one_more = client(&server, &[]).cost_bound_nano_usd(1, per_picture);
+    assert!(budget_micro * 1000 - spent.nano < one_more, "{spent:?}, one more picture: {one_more}");
     let gemini = &analysis.snapshot.as_ref().expect("snapshot")["cost"]["gemini"];
     let asked = gemini["sent"].as_u64().unwrap();
     let over = gemini["over_budget"].as_u64().unwrap();
@@ -707,4 +718,50 @@ async fn classify_with_gemini_prints_sources_and_the_cost() {
     assert_ne!(code, 0);
     assert!(stderr.contains("GEMINI_API_KEY"), "{stderr}");
     assert_eq!(stub.seen.lock().unwrap().len(), before);
+}
+
+#[tokio::test]
+async fn gemini_calibration_is_measured_and_then_used() {
+    let (server, stub) = start_stub(|_, images| labels_for(images)).await;
+    let folder = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/demo-data/pictures");
+    let files: Vec<String> = demo_pictures().into_iter().map(|(name, _)| name).collect();
+    let scratch = std::env::temp_dir().join(format!("audiencelens-gemini-cal-{}", std::process::id()));
+    std::fs::create_dir_all(&scratch).unwrap();
+    let labels = scratch.join("labels.csv");
+    let mut csv = String::from("file,gender,age_exact\n");
+    for (i, f) in files.iter().enumerate() {
+        let gender = if i % 2 == 0 { "female" } else { "male" };
+        writeln!(csv, "{f},{gender},{}", 20 + i).unwrap();
+    }
+    std::fs::write(&labels, csv).unwrap();
+    let out = scratch.join("gemini.json");
+    let args = [
+        "calibrate",
+        "--classifier",
+        "gemini",
+        "--images",
+        folder,
+        "--labels",
+        labels.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    let (code, _, stderr) = audiencelens(&args, &vars(&server, &[])).await;
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("cost $"), "{stderr}");
+    assert_eq!(stub.seen.lock().unwrap().iter().map(|s| s.images.len()).sum::<usize>(), files.len());
+    let calibration: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    assert_eq!(calibration["model"], "gemini/gemini-2.5-flash-lite/p1");
+    // The stub calls everyone female: every true male is a female answer.
+    let males = files.len() / 2;
+    assert_eq!(calibration["gender"]["counts"][1], json!([males, 0, 0]), "{calibration}");
+    // Configured, the file corrects Gemini's shares.
+    let mut with_file = vars(&server, &[]);
+    with_file.push(("AUDIENCELENS__GEMINI__CALIBRATION".into(), out.to_str().unwrap().into()));
+    let (code, stdout, stderr) =
+        audiencelens(&["classify", folder, "--summary", "--classifier", "gemini"], &with_file).await;
+    assert_eq!(code, 0, "{stderr}");
+    let summary: Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    assert_eq!(summary["summary"]["calibration"]["model"], "gemini/gemini-2.5-flash-lite/p1", "{summary}");
+    std::fs::remove_dir_all(&scratch).ok();
 }
