@@ -14,7 +14,8 @@ use futures_util::StreamExt as _;
 use serde::Serialize;
 
 use crate::clients::gemini::{
-    Answer, Classified, GeminiClient, GeminiError, InlinePicture, NOT_SENT, RequestRecord, Usage,
+    Answer, Classified, GeminiClient, GeminiError, InlinePicture, NOT_SENT, OVER_BUDGET, RequestRecord,
+    Spend, Usage,
 };
 use crate::config::CascadeSettings;
 use crate::vision::calibration::Calibration;
@@ -127,6 +128,8 @@ fn local_confidence(local: &PictureResult) -> f32 {
 #[derive(Debug)]
 pub struct Budget {
     state: Mutex<BudgetState>,
+    /// Woken whenever a reservation settles.
+    settled: tokio::sync::Notify,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -140,27 +143,44 @@ impl Budget {
     /// A cap of `limit_nano_usd` of which `spent_nano_usd` is already used.
     #[must_use]
     pub fn new(limit_nano_usd: i64, spent_nano_usd: i64) -> Self {
-        Self { state: Mutex::new(BudgetState { limit: limit_nano_usd, spent: spent_nano_usd, reserved: 0 }) }
+        Self {
+            state: Mutex::new(BudgetState { limit: limit_nano_usd, spent: spent_nano_usd, reserved: 0 }),
+            settled: tokio::sync::Notify::new(),
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, BudgetState> {
         self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Reserves `amount` when it fits under the cap.
-    fn reserve(&self, amount: i64) -> bool {
-        let mut s = self.lock();
-        if s.spent + s.reserved + amount > s.limit {
-            return false;
+    /// Reserves `amount` when it fits under the cap. While other reservations are
+    /// outstanding it waits for them to settle (their real cost is usually far below their
+    /// worst case); it gives up only when nothing is outstanding and it still does not fit.
+    pub async fn reserve(&self, amount: i64) -> bool {
+        loop {
+            // Registered before the check, so a settle in between is not missed.
+            let settled = self.settled.notified();
+            {
+                let mut s = self.lock();
+                if s.spent + s.reserved + amount <= s.limit {
+                    s.reserved += amount;
+                    return true;
+                }
+                if s.reserved == 0 {
+                    return false;
+                }
+            }
+            settled.await;
         }
-        s.reserved += amount;
-        true
     }
 
-    fn settle(&self, reserved: i64, cost: i64) {
-        let mut s = self.lock();
-        s.reserved -= reserved;
-        s.spent += cost;
+    pub fn settle(&self, reserved: i64, cost: i64) {
+        {
+            let mut s = self.lock();
+            s.reserved -= reserved;
+            s.spent += cost;
+        }
+        self.settled.notify_waiters();
     }
 
     #[must_use]
@@ -228,6 +248,8 @@ pub struct Totals {
     pub over_budget: usize,
     /// Pictures that would have gone to Gemini but it was unavailable (quota, outage).
     pub gemini_unavailable: usize,
+    /// Pictures that would have gone to Gemini but are in a format it does not take.
+    pub unsupported: usize,
     pub requests: usize,
     pub usage: Usage,
     pub cost_nano_usd: i64,
@@ -241,6 +263,7 @@ impl Totals {
         self.gemini_abstained += other.gemini_abstained;
         self.over_budget += other.over_budget;
         self.gemini_unavailable += other.gemini_unavailable;
+        self.unsupported += other.unsupported;
         self.requests += other.requests;
         self.usage.add(&other.usage);
         self.cost_nano_usd += other.cost_nano_usd;
@@ -304,6 +327,26 @@ impl Session {
             let mut p =
                 self.prompt_tokens_per_picture.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             *p = p.max(seen);
+        }
+    }
+}
+
+/// The session's budget as seen by one Gemini client.
+struct SessionSpend<'a> {
+    session: &'a Session,
+    client: &'a GeminiClient,
+}
+
+impl Spend for SessionSpend<'_> {
+    async fn reserve(&self, pictures: usize) -> Option<i64> {
+        let bound = self.client.cost_bound_nano_usd(pictures, self.session.per_picture());
+        self.session.budget.reserve(bound).await.then_some(bound)
+    }
+
+    fn settle(&self, reserved: i64, records: &[RequestRecord]) {
+        self.session.budget.settle(reserved, records.iter().map(|r| r.cost_nano_usd).sum());
+        for r in records {
+            self.session.observe(r);
         }
     }
 }
@@ -399,9 +442,11 @@ impl Classifiers {
         let mut sendable = Vec::with_capacity(send.len());
         for &(i, why) in send {
             outcomes[i].sent_because = Some(why);
-            match InlinePicture::sniff(pictures[i].to_vec()) {
-                Some(p) => sendable.push((i, p)),
-                None => outcomes[i].gemini_abstain = Some("not a JPEG, PNG or WebP picture".into()),
+            if let Some(p) = InlinePicture::sniff(pictures[i].to_vec()) {
+                sendable.push((i, p));
+            } else {
+                outcomes[i].gemini_abstain = Some("not a JPEG, PNG or WebP picture: not sent".into());
+                totals.unsupported += 1;
             }
         }
         let batch = gemini.settings().batch_size.max(1);
@@ -413,36 +458,14 @@ impl Classifiers {
                     return (chunk, Err(why));
                 }
                 let pics: Vec<InlinePicture> = chunk.iter().map(|(_, p)| p.clone()).collect();
-                let (mut done, mut classified, mut result) = (0, Classified::default(), Ok(()));
-                // Send what fits: each request shrinks until its worst case fits in what is
-                // left of the budget, and the rest of the chunk is tried again once it settled.
-                while done < pics.len() && result.is_ok() {
-                    let mut n = pics.len() - done;
-                    let reserved = loop {
-                        let bound = gemini.cost_bound_nano_usd(n, session.per_picture());
-                        if session.budget.reserve(bound) {
-                            break Some(bound);
-                        }
-                        if n == 1 {
-                            break None;
-                        }
-                        n = n.div_ceil(2);
-                    };
-                    let Some(reserved) = reserved else { break };
-                    let before = classified.requests.len();
-                    result = gemini.classify(&pics[done..done + n], &mut classified).await;
-                    let new = &classified.requests[before..];
-                    session.budget.settle(reserved, new.iter().map(|r| r.cost_nano_usd).sum());
-                    for r in new {
-                        session.observe(r);
-                    }
-                    done += n;
-                }
-                (chunk, Ok((done, classified, result)))
+                let mut classified = Classified::default();
+                let budget = SessionSpend { session, client: gemini };
+                let result = gemini.classify(&pics, &budget, &mut classified).await;
+                (chunk, Ok((classified, result)))
             })
             .buffer_unordered(gemini.settings().concurrency.max(1));
         while let Some((chunk, reply)) = replies.next().await {
-            let (n, classified, result) = match reply {
+            let (classified, result) = match reply {
                 Err(why) => {
                     for (i, _) in &chunk {
                         outcomes[*i].gemini_abstain = Some(format!("Gemini not asked: {why}"));
@@ -458,30 +481,35 @@ impl Classifiers {
                 totals.usage.add(&r.usage);
             }
             totals.cost_nano_usd += cost;
-            let share = if n > 0 { cost / n as i64 } else { 0 };
+            let answered = classified
+                .answers
+                .iter()
+                .filter(|a| !matches!(a, Answer::Abstain(r) if r == NOT_SENT || r == OVER_BUDGET))
+                .count();
+            let share = if answered > 0 { cost / answered as i64 } else { 0 };
             for (k, (i, _)) in chunk.iter().enumerate() {
                 let outcome = &mut outcomes[*i];
-                if k >= n {
-                    outcome.gemini_abstain = Some("budget reached".into());
-                    totals.over_budget += 1;
-                    continue;
-                }
-                totals.sent_to_gemini += 1;
-                outcome.cost_nano_usd = share;
                 match classified.answers.get(k) {
                     Some(Answer::Label(label)) => {
                         outcome.gemini = Some(label.to_result(&gemini.model_version()));
+                        outcome.cost_nano_usd = share;
+                        totals.sent_to_gemini += 1;
                         totals.gemini_labelled += 1;
+                    }
+                    Some(Answer::Abstain(reason)) if reason == OVER_BUDGET => {
+                        outcome.gemini_abstain = Some(reason.clone());
+                        totals.over_budget += 1;
                     }
                     Some(Answer::Abstain(reason)) if reason != NOT_SENT => {
                         outcome.gemini_abstain = Some(reason.clone());
+                        outcome.cost_nano_usd = share;
+                        totals.sent_to_gemini += 1;
                         totals.gemini_abstained += 1;
                     }
                     _ => {
                         let why =
                             result.as_ref().err().map_or_else(|| "no answer".to_owned(), ToString::to_string);
                         outcome.gemini_abstain = Some(format!("Gemini unavailable: {why}"));
-                        totals.sent_to_gemini -= 1;
                         totals.gemini_unavailable += 1;
                     }
                 }
@@ -561,15 +589,26 @@ mod tests {
         assert_eq!(needs_gemini(&person(0.97, Some(Gender::Male)), &strict), Some("age_below_threshold"));
     }
 
-    #[test]
-    fn the_budget_reserves_the_worst_case_and_settles_the_real_cost() {
-        let budget = Budget::new(1000, 100);
-        assert!(budget.reserve(600));
-        assert!(!budget.reserve(301), "100 spent + 600 reserved + 301 > 1000");
-        assert!(budget.reserve(300));
+    #[tokio::test]
+    async fn the_budget_reserves_the_worst_case_and_settles_the_real_cost() {
+        let budget = Arc::new(Budget::new(1000, 100));
+        assert!(budget.reserve(600).await);
+        assert!(budget.reserve(300).await);
+        // 100 spent + 900 reserved: a third reservation waits for a settle...
+        let waiting = tokio::spawn({
+            let budget = budget.clone();
+            async move { budget.reserve(301).await }
+        });
+        tokio::task::yield_now().await;
+        assert!(!waiting.is_finished());
+        // ...and fits once the first one costs far less than its worst case.
         budget.settle(600, 250);
-        assert_eq!(budget.spent_nano_usd(), 350);
-        assert!(budget.reserve(350), "350 spent + 300 reserved + 350 = 1000");
-        assert!(!budget.reserve(1));
+        assert!(waiting.await.unwrap(), "350 spent + 300 + 301 reserved <= 1000");
+        budget.settle(300, 300);
+        budget.settle(301, 301);
+        assert_eq!(budget.spent_nano_usd(), 951);
+        // Nothing outstanding and it does not fit: refused at once.
+        assert!(!budget.reserve(50).await);
+        assert!(budget.reserve(49).await);
     }
 }

@@ -171,10 +171,34 @@ async fn calibrate_gemini(args: &CalibrateArgs, config: &Config) -> anyhow::Resu
     let session = super::classify::session(config, args.budget_usd);
     let inputs = pictures.iter().map(|p| Ok(p.bytes.clone())).collect();
     let mut results = vec![None; pictures.len()];
+    // Pictures Gemini was never asked about (budget, outage, format) are left out: counting
+    // them as abstentions would describe the run, not the model.
+    let mut answered = vec![false; pictures.len()];
     let totals = super::classify::run_rounds(&classifiers, &session, inputs, "calibrate", |i, outcome| {
+        answered[i] = was_answered(&outcome);
         results[i] = outcome.gemini;
     })
     .await?;
     eprintln!("{}", super::classify::cost_line("calibrate", &totals, &classifiers, &session));
+    let left_out = answered.iter().filter(|a| !**a).count();
+    if left_out > 0 {
+        eprintln!(
+            "calibrate: {left_out} pictures left out: Gemini was not asked about them (see the counts above)"
+        );
+    }
+    let (pictures, results): (Vec<_>, Vec<_>) =
+        pictures.into_iter().zip(results).zip(answered).filter(|(_, a)| *a).map(|(pr, _)| pr).unzip();
+    anyhow::ensure!(!pictures.is_empty(), "Gemini answered for none of the pictures");
     write_calibration(args, &labels, &pictures, results, &model)
+}
+
+/// Gemini looked at the picture (it labelled it or abstained on its content).
+fn was_answered(outcome: &crate::cascade::Outcome) -> bool {
+    outcome.gemini.is_some()
+        || outcome.gemini_abstain.as_deref().is_some_and(|r| {
+            r != crate::clients::gemini::OVER_BUDGET
+                && !r.starts_with("Gemini unavailable")
+                && !r.starts_with("Gemini not asked")
+                && !r.starts_with("not a JPEG")
+        })
 }

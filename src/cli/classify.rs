@@ -107,10 +107,13 @@ pub async fn run_rounds(
         let round: Vec<(usize, Result<Vec<u8>, String>)> = inputs.by_ref().take(ROUND).collect();
         let readable: Vec<Vec<u8>> = round.iter().filter_map(|(_, r)| r.as_ref().ok().cloned()).collect();
         let run = classifiers.run(readable, session).await;
+        totals.add(&run.totals);
         if let Some(fatal) = run.fatal {
+            // What was spent before the error is still reported.
+            totals.pictures = total;
+            eprintln!("{}", cost_line(label, &totals, classifiers, session));
             return Err(anyhow::Error::from(fatal).context("Gemini stopped"));
         }
-        totals.add(&run.totals);
         let mut outcomes = run.outcomes.into_iter();
         for (i, input) in round {
             let outcome = match input {
@@ -139,8 +142,8 @@ pub fn cost_line(label: &str, totals: &Totals, classifiers: &Classifiers, sessio
     let price = classifiers.gemini.as_ref().map(|g| g.price().clone());
     format!(
         "{label}: Gemini: {} of {} pictures sent in {} requests; {} labelled, {} abstained, {} over budget, \
-         {} not sent (Gemini unavailable); tokens: {} prompt, {} output, {} thinking; cost ${:.6}{} \
-         (budget ${:.2})",
+         {} not sent (Gemini unavailable), {} not sent (format); tokens: {} prompt, {} output, {} thinking; \
+         cost ${:.6}{} (budget ${:.2})",
         totals.sent_to_gemini,
         totals.pictures,
         totals.requests,
@@ -148,6 +151,7 @@ pub fn cost_line(label: &str, totals: &Totals, classifiers: &Classifiers, sessio
         totals.gemini_abstained,
         totals.over_budget,
         totals.gemini_unavailable,
+        totals.unsupported,
         totals.usage.prompt_tokens,
         totals.usage.candidates_tokens,
         totals.usage.thoughts_tokens,

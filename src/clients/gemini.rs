@@ -43,6 +43,30 @@ Say unknown rather than guess. Return exactly one result per image and nothing e
 /// The placeholder answer of a picture whose request was never answered (an error stopped it).
 pub const NOT_SENT: &str = "not sent";
 
+/// The placeholder answer of a picture left out because the budget could not cover it.
+pub const OVER_BUDGET: &str = "budget reached";
+
+/// Spending control: every request reserves its worst case before it is sent and settles at
+/// its real cost when it is back.
+pub trait Spend: Sync {
+    /// Reserves the worst case of a request of `pictures` pictures; `None` when it cannot fit.
+    fn reserve(&self, pictures: usize) -> impl Future<Output = Option<i64>> + Send;
+    /// Replaces the reservation by the cost of `records` (the request's, possibly none).
+    fn settle(&self, reserved: i64, records: &[RequestRecord]);
+}
+
+/// No spending limit.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Unlimited;
+
+impl Spend for Unlimited {
+    async fn reserve(&self, _pictures: usize) -> Option<i64> {
+        Some(0)
+    }
+
+    fn settle(&self, _reserved: i64, _records: &[RequestRecord]) {}
+}
+
 /// The abstention of a picture a truncated answer did not reach.
 const CUT_OFF: &str = "Gemini's answer was cut off (MAX_TOKENS)";
 
@@ -181,7 +205,7 @@ pub struct RequestRecord {
     pub pictures: usize,
     pub usage: Usage,
     pub cost_nano_usd: i64,
-    /// `ok`, `blocked:REASON`, `finish:REASON`, `malformed`, `http_400`...
+    /// `ok`, `blocked:REASON`, `finish:REASON`, `malformed`, `no_candidate`.
     pub outcome: String,
 }
 
@@ -371,12 +395,13 @@ impl GeminiClient {
     pub async fn classify(
         &self,
         pictures: &[InlinePicture],
+        spend: &impl Spend,
         out: &mut Classified,
     ) -> Result<(), GeminiError> {
         let start = out.answers.len();
         out.answers.resize(start + pictures.len(), Answer::Abstain(NOT_SENT.into()));
         let indices: Vec<usize> = (0..pictures.len()).collect();
-        self.classify_into(pictures, &indices, start, out).await
+        self.classify_into(pictures, &indices, start, spend, out).await
     }
 
     /// Classifies `all[i]` for each of `indices`, answers going to `out.answers[offset + i]`.
@@ -385,10 +410,25 @@ impl GeminiClient {
         all: &[InlinePicture],
         indices: &[usize],
         offset: usize,
+        spend: &impl Spend,
         out: &mut Classified,
     ) -> Result<(), GeminiError> {
+        // Every request reserves its worst case first; one that does not fit is split, and a
+        // single picture that does not fit is left out.
+        let Some(reserved) = spend.reserve(indices.len()).await else {
+            if indices.len() == 1 {
+                out.answers[offset + indices[0]] = Answer::Abstain(OVER_BUDGET.into());
+                return Ok(());
+            }
+            let (first, second) = indices.split_at(indices.len() / 2);
+            Box::pin(self.classify_into(all, first, offset, spend, out)).await?;
+            return Box::pin(self.classify_into(all, second, offset, spend, out)).await;
+        };
         let pictures: Vec<&InlinePicture> = indices.iter().map(|&i| &all[i]).collect();
-        let reply = match self.request(&pictures, &mut out.requests).await {
+        let before = out.requests.len();
+        let result = self.request(&pictures, &mut out.requests).await;
+        spend.settle(reserved, &out.requests[before..]);
+        let reply = match result {
             Ok(reply) => reply,
             // The API refused something in the request, perhaps one picture: narrow it down.
             Err(GeminiError::InvalidRequest(message)) => {
@@ -407,7 +447,7 @@ impl GeminiClient {
                 }
                 // Pictures a truncated answer did not reach are asked again, in a smaller request.
                 if !again.is_empty() {
-                    Box::pin(self.classify_into(all, &again, offset, out)).await?;
+                    Box::pin(self.classify_into(all, &again, offset, spend, out)).await?;
                 }
                 Ok(())
             }
@@ -418,8 +458,8 @@ impl GeminiClient {
             Reply::Whole(reason) => {
                 tracing::info!(pictures = indices.len(), %reason, "Gemini request failed as a whole; splitting it");
                 let (first, second) = indices.split_at(indices.len() / 2);
-                Box::pin(self.classify_into(all, first, offset, out)).await?;
-                Box::pin(self.classify_into(all, second, offset, out)).await
+                Box::pin(self.classify_into(all, first, offset, spend, out)).await?;
+                Box::pin(self.classify_into(all, second, offset, spend, out)).await
             }
         }
     }
@@ -500,6 +540,10 @@ impl GeminiClient {
                 return Err(error);
             }
             let cap = Duration::from_secs(self.settings.max_retry_delay_secs);
+            // Retrying before the delay Gemini names would only earn another 429.
+            if asked_delay.is_some_and(|d| d > cap) {
+                return Err(error);
+            }
             let delay = asked_delay.unwrap_or_else(|| {
                 let base = Duration::from_millis(self.settings.retry_base_ms);
                 base.mul_f64(2f64.powi(attempt as i32 - 1) * rand::random_range(1.0..2.0))

@@ -9,7 +9,7 @@ use super::JobEnv;
 use super::pipeline::{self, load_active, stage_failed};
 use crate::analyses::{self, Stage};
 use crate::cascade::ledger::{self, Owner};
-use crate::cascade::{Budget, Classifiers, Mode, Session};
+use crate::cascade::{Budget, Classifiers, Mode, Session, Totals};
 use crate::insights::classify::ClassifyError;
 use crate::insights::{aggregate, classify};
 use crate::queue::{Job, JobContext, JobError};
@@ -56,23 +56,21 @@ impl Job for ClassifyPictures {
         let limit = settings.budget_micro_usd(account.budget_micro_usd).saturating_mul(1000);
         let session = Session::new(Budget::new(limit, spent), settings.expected_prompt_tokens_per_picture);
         let owner = Owner { user_id: account.user_id, tracked_account_id: account.id, analysis_id };
+        // Counts of earlier attempts of this stage are added to, not replaced.
+        let prior = analysis.progress.get("gemini").cloned().unwrap_or_else(|| json!({}));
+        if mode.uses_gemini() {
+            let counts = json!({"gemini": gemini_progress(&prior, &Totals::default(), limit)});
+            analyses::set_progress(&mut *env.pool.get().await?, analysis_id, &counts).await?;
+        }
         let pool = env.pool.clone();
         let result = classify::classify_account_pictures(&env.pool, &classifiers, &session, owner, |r| {
             let pool = pool.clone();
+            let prior = prior.clone();
             async move {
                 let mut counts =
                     json!({"pictures_classified": r.classified, "pictures_unreadable": r.unreadable});
                 if mode.uses_gemini() {
-                    counts["gemini"] = json!({
-                        "sent": r.gemini.sent_to_gemini,
-                        "labelled": r.gemini.gemini_labelled,
-                        "abstained": r.gemini.gemini_abstained,
-                        "over_budget": r.gemini.over_budget,
-                        "unavailable": r.gemini.gemini_unavailable,
-                        "requests": r.gemini.requests,
-                        "cost_usd": r.gemini.cost_nano_usd as f64 / 1e9,
-                        "budget_usd": limit as f64 / 1e9,
-                    });
+                    counts["gemini"] = gemini_progress(&prior, &r.gemini, limit);
                 }
                 analyses::set_progress(&mut *pool.get().await?, analysis_id, &counts).await?;
                 Ok(())
@@ -90,6 +88,23 @@ impl Job for ClassifyPictures {
         pipeline::after_classify(&mut conn, &env.config, analysis_id).await?;
         Ok(())
     }
+}
+
+/// Gemini's progress counts: `prior` (earlier attempts) plus `now`.
+fn gemini_progress(prior: &serde_json::Value, now: &Totals, limit_nano_usd: i64) -> serde_json::Value {
+    let n = |key: &str| prior.get(key).and_then(serde_json::Value::as_u64).unwrap_or(0) as usize;
+    let usd = prior.get("cost_usd").and_then(serde_json::Value::as_f64).unwrap_or(0.0);
+    json!({
+        "sent": n("sent") + now.sent_to_gemini,
+        "labelled": n("labelled") + now.gemini_labelled,
+        "abstained": n("abstained") + now.gemini_abstained,
+        "over_budget": n("over_budget") + now.over_budget,
+        "unavailable": n("unavailable") + now.gemini_unavailable,
+        "unsupported": n("unsupported") + now.unsupported,
+        "requests": n("requests") + now.requests,
+        "cost_usd": usd + now.cost_nano_usd as f64 / 1e9,
+        "budget_usd": limit_nano_usd as f64 / 1e9,
+    })
 }
 
 impl Job for AggregateAudience {

@@ -136,7 +136,11 @@ pub fn estimate(
     }
     let model = models.iter().max_by_key(|(_, n)| **n).map_or(String::new(), |(m, _)| (*m).to_owned());
     if models.len() > 1 {
-        notes.push(format!("results come from {} model versions; the most common is reported", models.len()));
+        notes.push(format!(
+            "results come from {} model versions; the most common is reported, and its calibration, if \
+             given, corrects all of them",
+            models.len()
+        ));
     }
     let classified = results.len();
     let type_counts: Vec<(String, usize)> = ProfileType::ALL
