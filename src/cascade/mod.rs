@@ -14,8 +14,8 @@ use futures_util::StreamExt as _;
 use serde::Serialize;
 
 use crate::clients::gemini::{
-    Answer, Classified, GeminiClient, GeminiError, InlinePicture, NOT_SENT, OVER_BUDGET, RequestRecord,
-    Spend, Usage,
+    Answer, Classified, GeminiClient, GeminiError, InlinePicture, NOT_SENT, OVER_BUDGET, REFUSED,
+    RequestRecord, Spend, Usage,
 };
 use crate::config::CascadeSettings;
 use crate::vision::calibration::Calibration;
@@ -515,6 +515,19 @@ impl Classifiers {
                 }
             }
             requests.extend(classified.requests);
+            // Every picture of a request refused on its own: the request, not a picture, is
+            // wrong (a model or setting the API does not take). Stop rather than pay for more.
+            let refused = |a: &Answer| matches!(a, Answer::Abstain(r) if r.starts_with(REFUSED));
+            let result = match result {
+                Ok(()) if chunk.len() > 1 && classified.answers.iter().all(refused) => {
+                    let why = match classified.answers.first() {
+                        Some(Answer::Abstain(r)) => r.clone(),
+                        _ => String::new(),
+                    };
+                    Err(GeminiError::RefusesEverything(why))
+                }
+                other => other,
+            };
             if let Err(e) = result {
                 tracing::warn!(error = %e, "Gemini stopped for this run; remaining pictures keep their local result");
                 session.stop(e.to_string());

@@ -43,6 +43,9 @@ Say unknown rather than guess. Return exactly one result per image and nothing e
 /// The placeholder answer of a picture whose request was never answered (an error stopped it).
 pub const NOT_SENT: &str = "not sent";
 
+/// The start of the abstention of a picture the API refused (HTTP 400) on its own.
+pub const REFUSED: &str = "refused by Gemini";
+
 /// The placeholder answer of a picture left out because the budget could not cover it.
 pub const OVER_BUDGET: &str = "budget reached";
 
@@ -117,6 +120,11 @@ pub enum GeminiError {
     NoPrice(String),
     #[error("Gemini rejected the request ({0})")]
     InvalidRequest(String),
+    #[error(
+        "Gemini refuses every picture ({0}): check gemini.model, gemini.api_version and the other \
+         [gemini] settings"
+    )]
+    RefusesEverything(String),
     #[error("Gemini quota exhausted ({0}): wait, raise the project's limits or lower gemini.concurrency")]
     RateLimited(String),
     #[error("Gemini server error {status} ({message}); try again later")]
@@ -139,6 +147,7 @@ impl GeminiError {
                 | Self::PermissionDenied(_)
                 | Self::ModelNotFound { .. }
                 | Self::NoPrice(_)
+                | Self::RefusesEverything(_)
         )
     }
 
@@ -431,9 +440,7 @@ impl GeminiClient {
         let reply = match result {
             Ok(reply) => reply,
             // The API refused something in the request, perhaps one picture: narrow it down.
-            Err(GeminiError::InvalidRequest(message)) => {
-                Reply::Whole(format!("refused by Gemini: {message}"))
-            }
+            Err(GeminiError::InvalidRequest(message)) => Reply::Whole(format!("{REFUSED}: {message}")),
             Err(e) => return Err(e),
         };
         match reply {

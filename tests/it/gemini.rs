@@ -926,3 +926,40 @@ async fn an_outage_leaves_the_local_results_and_the_report_says_so() {
     );
     assert_eq!(ledger(&db).await.requests, 0, "HTTP errors are not billed");
 }
+
+#[tokio::test]
+async fn a_setting_gemini_refuses_stops_the_analysis_with_the_reason() {
+    models_present();
+    let pictures = demo_pictures();
+    let (server, stub) = start_stub(|_, _| {
+        error(400, "INVALID_ARGUMENT", "Thinking level is not supported for this model.", &json!([]))
+    })
+    .await;
+    let db = TestDb::new().await;
+    let extra = [
+        ("AUDIENCELENS__GEMINI__BATCH_SIZE", "4"),
+        ("AUDIENCELENS__GEMINI__CASCADE__SEND_NO_PERSON", "true"),
+        ("AUDIENCELENS__VISION__MODELS_DIR", concat!(env!("CARGO_MANIFEST_DIR"), "/models")),
+        (
+            "AUDIENCELENS__VISION__ONNXRUNTIME_LIBRARY",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/models/libonnxruntime.so"),
+        ),
+    ];
+    let vars = vars(&server, &extra);
+    let refs: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let state = audiencelens::app::AppState::build(db.config(&refs)).expect("state");
+    let account = account_with_pictures(&db, &pictures, None).await;
+    let analysis = analyse(&db, &state, account).await;
+    assert_eq!(analysis.status, "failed");
+    let error = analysis.error.expect("reason");
+    assert!(error.contains("refuses every picture") && error.contains("gemini.model"), "{error}");
+    // The chunks in flight (gemini.concurrency = 2) narrowed down to single pictures, then
+    // nothing more.
+    let sizes: Vec<usize> = stub.seen.lock().unwrap().iter().map(|s| s.images.len()).collect();
+    assert_eq!(sizes.first(), Some(&4));
+    assert!(sizes.len() <= 2 * 7, "{sizes:?}");
+    assert!(
+        db.count("SELECT count(*) AS n FROM picture_blobs").await > 0,
+        "nothing deleted: a retry can redo it"
+    );
+}
