@@ -363,10 +363,28 @@ async fn any_body_to_any_endpoint_is_a_client_error_at_worst() {
 
 /// The whole flow through the API with a stub Apify and a stub CDN: register, add an account,
 /// analyse it, read a consistent audience, page the commenters, export.
+/// Two posts of `handle` commented by fan0..fan11, whose pictures (four distinct flat colours)
+/// `cdn` serves: the Apify runs and the CDN of the whole-flow tests.
+pub async fn twelve_fans(apify: &crate::stubs::ApifyStub, cdn: &wiremock::MockServer, handle: &str) {
+    use crate::scrape::{comment, post};
+    use crate::stubs;
+    let mut comments = Vec::new();
+    let colours = [[200u8, 50, 50], [50, 200, 50], [50, 50, 200], [120, 120, 120]];
+    for i in 0..12u64 {
+        let name = format!("fan{i}");
+        let pic = stubs::picture_url(cdn, &name);
+        stubs::serve_picture(cdn, &name, 200, "image/jpeg", stubs::jpeg(96, 96, colours[(i % 4) as usize]))
+            .await;
+        comments.push(comment(4_000_000_001 + i % 2, 500 + i, &name, 9_000 + i, &pic));
+    }
+    let posts = vec![post(handle, 4_000_000_001, 5, 6, vec![]), post(handle, 4_000_000_002, 6, 6, vec![])];
+    apify.actor("apify/instagram-scraper", "RUN-P", posts).await;
+    apify.actor("apify/instagram-comment-scraper", "RUN-C", comments).await;
+}
+
 #[tokio::test]
 async fn the_whole_flow_through_the_api() {
-    use crate::scrape::{comment, post};
-    use crate::stubs::{self, APIFY_TOKEN, ApifyStub};
+    use crate::stubs::{APIFY_TOKEN, ApifyStub};
 
     let db = TestDb::new().await;
     let apify = ApifyStub::start().await;
@@ -380,26 +398,7 @@ async fn the_whole_flow_through_the_api() {
             ("APIFY_TOKEN", APIFY_TOKEN),
         ],
     );
-    let mut comments = Vec::new();
-    let colours = [[200u8, 50, 50], [50, 200, 50], [50, 50, 200], [120, 120, 120]];
-    for i in 0..12u64 {
-        let name = format!("fan{i}");
-        let pic = stubs::picture_url(&cdn, &name);
-        stubs::serve_picture(&cdn, &name, 200, "image/jpeg", stubs::jpeg(96, 96, colours[(i % 4) as usize]))
-            .await;
-        comments.push(comment(4_000_000_001 + i % 2, 500 + i, &name, 9_000 + i, &pic));
-    }
-    apify
-        .actor(
-            "apify/instagram-scraper",
-            "RUN-P",
-            vec![
-                post("flow.brand", 4_000_000_001, 5, 6, vec![]),
-                post("flow.brand", 4_000_000_002, 6, 6, vec![]),
-            ],
-        )
-        .await;
-    apify.actor("apify/instagram-comment-scraper", "RUN-C", comments).await;
+    twelve_fans(&apify, &cdn, "flow.brand").await;
 
     let token = api.user("flow@example.com").await;
     let t = Some(token.as_str());

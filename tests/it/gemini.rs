@@ -517,6 +517,16 @@ async fn analyse(
     audiencelens::analyses::get_analysis(&mut *db.conn().await, analysis.id).await.expect("analysis")
 }
 
+/// The test database's configuration with the stub, the model files and `extra`.
+fn cascade_config(db: &TestDb, server: &MockServer, extra: &[(&str, &str)]) -> Config {
+    let mut all = vars(server, extra);
+    let models = concat!(env!("CARGO_MANIFEST_DIR"), "/models");
+    all.push(("AUDIENCELENS__VISION__MODELS_DIR".into(), models.into()));
+    all.push(("AUDIENCELENS__VISION__ONNXRUNTIME_LIBRARY".into(), format!("{models}/libonnxruntime.so")));
+    let refs: Vec<(&str, &str)> = all.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    db.config(&refs)
+}
+
 /// The local model is needed (scripts/test fetches it): fail, naming the fix, without it.
 fn models_present() -> bool {
     let ok = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models/blazeface.onnx").exists();
@@ -535,15 +545,8 @@ async fn the_cascade_sends_only_unsure_pictures_and_the_ledger_matches() {
     let extra = [
         ("AUDIENCELENS__GEMINI__BATCH_SIZE", "3"),
         ("AUDIENCELENS__GEMINI__CASCADE__SEND_NO_PERSON", "true"),
-        ("AUDIENCELENS__VISION__MODELS_DIR", concat!(env!("CARGO_MANIFEST_DIR"), "/models")),
-        (
-            "AUDIENCELENS__VISION__ONNXRUNTIME_LIBRARY",
-            concat!(env!("CARGO_MANIFEST_DIR"), "/models/libonnxruntime.so"),
-        ),
     ];
-    let vars = vars(&server, &extra);
-    let refs: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let config = db.config(&refs);
+    let config = cascade_config(&db, &server, &extra);
     // Which pictures the local model is unsure of, by the same rules.
     let local = audiencelens::vision::Classifier::load(&config.settings.vision).expect("models");
     let unsure: BTreeSet<String> = pictures
@@ -625,15 +628,8 @@ async fn the_budget_cap_holds_and_the_report_says_so() {
         ("AUDIENCELENS__GEMINI__CONCURRENCY", "2"),
         ("AUDIENCELENS__GEMINI__CASCADE__SEND_NO_PERSON", "true"),
         ("AUDIENCELENS__GEMINI__CASCADE__MIN_GENDER_CONFIDENCE", "1.0"),
-        ("AUDIENCELENS__VISION__MODELS_DIR", concat!(env!("CARGO_MANIFEST_DIR"), "/models")),
-        (
-            "AUDIENCELENS__VISION__ONNXRUNTIME_LIBRARY",
-            concat!(env!("CARGO_MANIFEST_DIR"), "/models/libonnxruntime.so"),
-        ),
     ];
-    let vars = vars(&server, &extra);
-    let refs: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let state = audiencelens::app::AppState::build(db.config(&refs)).expect("state");
+    let state = audiencelens::app::AppState::build(cascade_config(&db, &server, &extra)).expect("state");
     // 180 micro-dollars: room for some requests, not all.
     let budget_micro = 180;
     let account = account_with_pictures(&db, &pictures, Some(budget_micro)).await;
@@ -783,8 +779,7 @@ async fn gemini_calibration_is_measured_and_then_used() {
 #[tokio::test]
 async fn the_whole_flow_through_the_api_with_gemini() {
     use crate::api::Api;
-    use crate::scrape::{comment, post};
-    use crate::stubs::{self, APIFY_TOKEN, ApifyStub};
+    use crate::stubs::{APIFY_TOKEN, ApifyStub};
 
     let db = TestDb::new().await;
     let apify = ApifyStub::start().await;
@@ -807,23 +802,7 @@ async fn the_whole_flow_through_the_api_with_gemini() {
             ),
         ],
     );
-    let mut comments = Vec::new();
-    let colours = [[200u8, 50, 50], [50, 200, 50], [50, 50, 200], [120, 120, 120]];
-    for i in 0..12u64 {
-        let name = format!("fan{i}");
-        let pic = stubs::picture_url(&cdn, &name);
-        stubs::serve_picture(&cdn, &name, 200, "image/jpeg", stubs::jpeg(96, 96, colours[(i % 4) as usize]))
-            .await;
-        comments.push(comment(4_000_000_001 + i % 2, 500 + i, &name, 9_000 + i, &pic));
-    }
-    apify
-        .actor(
-            "apify/instagram-scraper",
-            "RUN-P",
-            vec![post("g.brand", 4_000_000_001, 5, 6, vec![]), post("g.brand", 4_000_000_002, 6, 6, vec![])],
-        )
-        .await;
-    apify.actor("apify/instagram-comment-scraper", "RUN-C", comments).await;
+    crate::api::twelve_fans(&apify, &cdn, "g.brand").await;
 
     let token = api.user("gemini@example.com").await;
     let t = Some(token.as_str());
@@ -898,15 +877,8 @@ async fn an_outage_leaves_the_local_results_and_the_report_says_so() {
     let extra = [
         ("AUDIENCELENS__GEMINI__MAX_RETRIES", "1"),
         ("AUDIENCELENS__GEMINI__CASCADE__SEND_NO_PERSON", "true"),
-        ("AUDIENCELENS__VISION__MODELS_DIR", concat!(env!("CARGO_MANIFEST_DIR"), "/models")),
-        (
-            "AUDIENCELENS__VISION__ONNXRUNTIME_LIBRARY",
-            concat!(env!("CARGO_MANIFEST_DIR"), "/models/libonnxruntime.so"),
-        ),
     ];
-    let vars = vars(&server, &extra);
-    let refs: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let state = audiencelens::app::AppState::build(db.config(&refs)).expect("state");
+    let state = audiencelens::app::AppState::build(cascade_config(&db, &server, &extra)).expect("state");
     let account = account_with_pictures(&db, &pictures, None).await;
     let analysis = analyse(&db, &state, account).await;
     assert_eq!(analysis.status, "succeeded", "{:?}", analysis.error);
@@ -939,15 +911,8 @@ async fn a_setting_gemini_refuses_stops_the_analysis_with_the_reason() {
     let extra = [
         ("AUDIENCELENS__GEMINI__BATCH_SIZE", "4"),
         ("AUDIENCELENS__GEMINI__CASCADE__SEND_NO_PERSON", "true"),
-        ("AUDIENCELENS__VISION__MODELS_DIR", concat!(env!("CARGO_MANIFEST_DIR"), "/models")),
-        (
-            "AUDIENCELENS__VISION__ONNXRUNTIME_LIBRARY",
-            concat!(env!("CARGO_MANIFEST_DIR"), "/models/libonnxruntime.so"),
-        ),
     ];
-    let vars = vars(&server, &extra);
-    let refs: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let state = audiencelens::app::AppState::build(db.config(&refs)).expect("state");
+    let state = audiencelens::app::AppState::build(cascade_config(&db, &server, &extra)).expect("state");
     let account = account_with_pictures(&db, &pictures, None).await;
     let analysis = analyse(&db, &state, account).await;
     assert_eq!(analysis.status, "failed");
