@@ -18,7 +18,6 @@ WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY src src
 COPY migrations migrations
-COPY calibration calibration
 COPY config.toml diesel.toml ./
 RUN cargo build --release --locked && strip target/release/audiencelens
 
