@@ -12,6 +12,8 @@ use super::report;
 use crate::accounts::{self, AccountChanges, InstagramHandle};
 use crate::analyses::{self, Analysis};
 use crate::app::AppState;
+use crate::cascade::Mode;
+use crate::clients::gemini::GeminiError;
 use crate::config::Config;
 use crate::jobs::pipeline;
 use crate::queue::{Worker, WorkerOptions};
@@ -35,9 +37,10 @@ pub struct AnalyzeArgs {
     /// Comments to fetch per post (saved on the account).
     #[arg(long, value_name = "M")]
     comments_per_post: Option<i32>,
-    /// local, gemini or cascade.
-    #[arg(long, default_value = "local")]
-    classifier: String,
+    /// local: the on-device model; gemini: Gemini for every picture; cascade: Gemini only for
+    /// the pictures the local model is unsure of (both need `GEMINI_API_KEY`).
+    #[arg(long, value_enum, default_value = "local")]
+    classifier: Mode,
     /// Owner of the account (default: the first admin).
     #[arg(long, value_name = "EMAIL")]
     user: Option<String>,
@@ -47,9 +50,14 @@ pub struct AnalyzeArgs {
 }
 
 pub async fn run(args: AnalyzeArgs, config: Config) -> anyhow::Result<()> {
-    if args.classifier != "local" {
-        anyhow::bail!("classifier {:?} is not available: use local", args.classifier);
+    if args.classifier.uses_gemini() && config.secrets.gemini_api_key.is_none() {
+        return Err(GeminiError::MissingKey.into());
     }
+    let classifier = match args.classifier {
+        Mode::Local => "local",
+        Mode::Gemini => "gemini",
+        Mode::Cascade => "cascade",
+    };
     let handle = args.account.clone().or(args.handle.clone()).context("give a HANDLE or --account")?;
     let state = AppState::build(config)?;
     let mut conn = state.pool.get().await.context("connecting to the database")?;
@@ -72,9 +80,9 @@ pub async fn run(args: AnalyzeArgs, config: Config) -> anyhow::Result<()> {
             .context("account vanished")?;
     }
     let analysis = if args.import.is_empty() {
-        pipeline::start_analysis(&mut conn, &state.config, &account, &args.classifier).await?
+        pipeline::start_analysis(&mut conn, &state.config, &account, classifier).await?
     } else {
-        import_and_start(&state, &mut conn, &account, &args.import, &args.classifier).await?
+        import_and_start(&state, &mut conn, &account, &args.import, classifier).await?
     };
     drop(conn);
     let finished = run_inline(&state, analysis.id).await?;

@@ -66,9 +66,10 @@ pub enum Command {
         #[command(subcommand)]
         command: privacy::PrivacyCommand,
     },
-    /// Classify profile pictures with the local classifier: one JSON line per picture.
+    /// Classify profile pictures (local model, Gemini or the cascade): one JSON line per picture.
     Classify(classify::ClassifyArgs),
-    /// Measure the classifier's errors on a labelled set and write a calibration file.
+    /// Measure a classifier's errors (local or Gemini) on a labelled set and write a calibration
+    /// file.
     Calibrate(calibrate::CalibrateArgs),
     /// Benchmarks that ship with the product.
     Bench {

@@ -928,3 +928,20 @@ async fn a_setting_gemini_refuses_stops_the_analysis_with_the_reason() {
         "nothing deleted: a retry can redo it"
     );
 }
+
+#[tokio::test]
+async fn analyze_with_gemini_but_no_key_says_how_to_set_one() {
+    let db = TestDb::new().await;
+    let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/apify/comments.jsonl");
+    for classifier in ["gemini", "cascade"] {
+        let args = ["analyze", "--import", fixture, "--account", "some.brand", "--classifier", classifier];
+        let (code, _, stderr) = crate::helpers::run_cli(&db, &args, &[]).await;
+        assert_ne!(code, 0);
+        assert!(stderr.contains("GEMINI_API_KEY"), "{classifier}: {stderr}");
+    }
+    assert_eq!(db.count("SELECT count(*) AS n FROM analyses").await, 0, "nothing started");
+    let (code, _, stderr) =
+        crate::helpers::run_cli(&db, &["analyze", "x", "--classifier", "magic"], &[]).await;
+    assert_ne!(code, 0);
+    assert!(stderr.contains("local") && stderr.contains("cascade"), "the choices are listed: {stderr}");
+}
