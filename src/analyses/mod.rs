@@ -181,6 +181,17 @@ pub async fn active_analysis(conn: &mut AsyncPgConnection, account_id: i64) -> Q
         .optional()
 }
 
+/// The classifier of the account's latest analysis, if it had one.
+pub async fn latest_classifier(conn: &mut AsyncPgConnection, account_id: i64) -> QueryResult<Option<String>> {
+    analyses::table
+        .filter(analyses::tracked_account_id.eq(account_id))
+        .order(analyses::id.desc())
+        .select(analyses::classifier)
+        .first(conn)
+        .await
+        .optional()
+}
+
 /// Cancels the user's unfinished analysis `id`; its remaining stages are skipped.
 /// `None`: no such analysis; `Some(false)`: it had already finished.
 pub async fn cancel_user_analysis(

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::JobEnv;
 use super::pipeline;
 use crate::accounts;
+use crate::analyses;
 use crate::queue::{Job, JobContext, JobError};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -41,7 +42,19 @@ impl Job for ReanalyzeDue {
         let mut started = 0;
         for d in due {
             let account = accounts::get_account(&mut conn, d.id).await?;
-            pipeline::start_analysis(&mut conn, &env.config, &account, "local").await?;
+            // The classifier the account was last analysed with; Gemini only while a key is set.
+            let classifier = match analyses::latest_classifier(&mut conn, account.id).await?.as_deref() {
+                Some(c @ ("gemini" | "cascade")) if env.clients.gemini.is_some() => c.to_owned(),
+                Some("gemini" | "cascade") => {
+                    tracing::warn!(
+                        account_id = account.id,
+                        "no Gemini key: the scheduled analysis runs locally"
+                    );
+                    "local".to_owned()
+                }
+                _ => "local".to_owned(),
+            };
+            pipeline::start_analysis(&mut conn, &env.config, &account, &classifier).await?;
             started += 1;
         }
         if started > 0 {

@@ -54,6 +54,12 @@ async fn scheduled_accounts_are_analysed_when_due_and_only_then() {
         "INSERT INTO tracked_accounts (user_id, handle, schedule) SELECT id, 'daily.new', 'daily' FROM users",
     )
     .await;
+    // Last analysed with the cascade; without a Gemini key the scheduled run is local.
+    db.execute(
+        "INSERT INTO analyses (tracked_account_id, status, stage, classifier)
+         SELECT id, 'succeeded', 'done', 'cascade' FROM tracked_accounts WHERE handle = 'weekly.due'",
+    )
+    .await;
     run_job(&db, &state, &audiencelens::jobs::reanalyze::ReanalyzeDue {}).await;
     let started = |h: &'static str| {
         let db = &db;
@@ -66,7 +72,15 @@ async fn scheduled_accounts_are_analysed_when_due_and_only_then() {
     };
     assert_eq!(started("daily.due").await, 1);
     assert_eq!(started("daily.new").await, 1);
-    assert_eq!(started("weekly.due").await, 1);
+    assert_eq!(started("weekly.due").await, 2, "the earlier one and the scheduled one");
+    assert_eq!(
+        db.count(
+            "SELECT count(*) AS n FROM analyses a JOIN tracked_accounts t ON t.id = a.tracked_account_id
+             WHERE t.handle = 'weekly.due' AND a.classifier = 'local'"
+        )
+        .await,
+        1
+    );
     assert_eq!(started("daily.recent").await, 0);
     assert_eq!(started("weekly.recent").await, 0);
     assert_eq!(started("never").await, 0);
