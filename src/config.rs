@@ -314,10 +314,10 @@ impl GeminiSettings {
         self.prices.iter().find(|p| p.model == self.model)
     }
 
-    /// The cap for an analysis: the account's own budget, else the default.
+    /// The Gemini cap of an analysis whose account has no budget of its own.
     #[must_use]
-    pub fn budget_micro_usd(&self, account_budget: Option<i64>) -> i64 {
-        account_budget.unwrap_or((self.budget_usd_per_analysis * 1e6).round() as i64)
+    pub fn default_budget_micro_usd(&self) -> i64 {
+        (self.budget_usd_per_analysis * 1e6).round() as i64
     }
 
     fn validate(&self) -> Result<(), ConfigError> {

@@ -51,9 +51,14 @@ impl Job for ClassifyPictures {
         };
         let settings = &env.config.settings.gemini;
         let classifiers = Classifiers { mode, local, gemini, rules: settings.cascade.clone() };
-        // The budget counts what earlier attempts of this analysis already spent.
+        // The budget counts what earlier attempts of this analysis already spent. An account's
+        // own budget covers the whole analysis: Gemini gets what the Apify runs left of it.
         let spent = ledger::spent_nano_usd(&mut *env.pool.get().await?, analysis_id).await?;
-        let limit = settings.budget_micro_usd(account.budget_micro_usd).saturating_mul(1000);
+        let other_nano = (analysis.cost_micro_usd.saturating_mul(1000) - spent).max(0);
+        let limit = match account.budget_micro_usd {
+            Some(budget) => (budget.saturating_mul(1000) - other_nano).max(0),
+            None => settings.default_budget_micro_usd().saturating_mul(1000),
+        };
         let session = Session::new(Budget::new(limit, spent), settings.expected_prompt_tokens_per_picture);
         let owner = Owner { user_id: account.user_id, tracked_account_id: account.id, analysis_id };
         // Counts of earlier attempts of this stage are added to, not replaced.

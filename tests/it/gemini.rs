@@ -945,3 +945,53 @@ async fn analyze_with_gemini_but_no_key_says_how_to_set_one() {
     assert_ne!(code, 0);
     assert!(stderr.contains("local") && stderr.contains("cascade"), "the choices are listed: {stderr}");
 }
+
+#[tokio::test]
+async fn an_accounts_budget_covers_apify_first() {
+    use crate::api::Api;
+    use crate::stubs::{APIFY_TOKEN, ApifyStub};
+
+    let db = TestDb::new().await;
+    let apify = ApifyStub::start().await;
+    let cdn = MockServer::start().await;
+    let (gemini, stub) = start_stub(|_, images| labels_for(images)).await;
+    let (apify_url, gemini_url) = (apify.url(), gemini.uri());
+    let models = concat!(env!("CARGO_MANIFEST_DIR"), "/models");
+    let ort = format!("{models}/libonnxruntime.so");
+    let api = Api::start(
+        &db,
+        &[
+            ("AUDIENCELENS__APIFY__BASE_URL", apify_url.as_str()),
+            ("AUDIENCELENS__APIFY__POLL_PAUSE_MS", "5"),
+            ("APIFY_TOKEN", APIFY_TOKEN),
+            ("AUDIENCELENS__GEMINI__BASE_URL", gemini_url.as_str()),
+            ("GEMINI_API_KEY", KEY),
+            ("AUDIENCELENS__VISION__MODELS_DIR", models),
+            ("AUDIENCELENS__VISION__ONNXRUNTIME_LIBRARY", ort.as_str()),
+        ],
+    );
+    crate::api::twelve_fans(&apify, &cdn, "b.brand").await;
+    let token = api.user("budget@example.com").await;
+    let t = Some(token.as_str());
+    // The two Apify runs cost $0.0123 each: a $0.0246 budget leaves nothing for Gemini.
+    let body = json!({"handle": "b.brand", "budget_usd": 0.0246});
+    let account = api.call("POST", "/api/v1/accounts", t, Some(&body)).await.body["id"].as_i64().expect("id");
+    let started = api
+        .call(
+            "POST",
+            &format!("/api/v1/accounts/{account}/analyses"),
+            t,
+            Some(&json!({"classifier": "gemini"})),
+        )
+        .await;
+    assert_eq!(started.status, 202, "{:?}", started.body);
+    drain_jobs(&api.state, Duration::from_mins(1)).await;
+    let audience = api.call("GET", &format!("/api/v1/accounts/{account}/audience"), t, None).await.body;
+    let g = &audience["cost"]["gemini"];
+    assert_eq!((g["sent"].as_u64(), g["over_budget"].as_u64()), (Some(0), Some(4)), "{g}");
+    assert!(g["notes"][0].as_str().unwrap().contains("budget"), "{g}");
+    assert!(stub.seen.lock().unwrap().is_empty(), "nothing sent");
+    assert!((audience["cost"]["total_usd"].as_f64().unwrap() - 0.0246).abs() < 1e-9, "{}", audience["cost"]);
+    // Every picture keeps its local result.
+    assert_eq!(audience["sample"]["pictures_classified"], 12);
+}
