@@ -166,7 +166,8 @@ async fn run_in(args: &ApiBenchArgs, config: Config) -> anyhow::Result<()> {
     fill(&state, account.id, args).await?;
     let analysis = analyses::create_analysis(&mut conn, account.id, "local").await?;
     let calibration = crate::vision::calibration::Calibration::shipped().ok();
-    let snapshot = aggregate::build_snapshot(&mut conn, &analysis, &account, calibration.as_slice()).await?;
+    let snapshot =
+        aggregate::build_snapshot(&mut conn, &analysis, &account, calibration.as_slice(), None).await?;
     aggregate::store_snapshot(&mut conn, analysis.id, account.id, &snapshot).await?;
     drop(conn);
     let size = serde_json::to_vec(&snapshot)?.len();

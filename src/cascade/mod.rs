@@ -44,6 +44,36 @@ pub fn calibrations(config: &crate::config::Config) -> Vec<Calibration> {
     out
 }
 
+/// The name of the cascade as one classifier: its two models, the prompt and the rules that
+/// choose what Gemini sees. A calibration measured on the cascade's final answers
+/// (`calibrate --classifier cascade`) carries it.
+#[must_use]
+pub fn cascade_model(config: &crate::config::Config) -> String {
+    let local = crate::vision::LabelSettings::from(&config.settings.vision).model_version();
+    let g = &config.settings.gemini;
+    let r = &g.cascade;
+    format!(
+        "cascade/{local}+gemini/{}/{}/rules:{}:{}:{}:{}",
+        g.model,
+        crate::clients::gemini::PROMPT_VERSION,
+        r.min_gender_confidence,
+        r.min_age_confidence,
+        u8::from(r.send_groups),
+        u8::from(r.send_no_person)
+    )
+}
+
+/// With a calibration of the cascade as a whole (`system`), the cascade's results are read as
+/// that one classifier's: their model is set to it, so the estimate corrects all of them with
+/// it. Without one, they keep their own models.
+pub fn as_system(results: &mut [PictureResult], system: Option<&str>, calibrations: &[Calibration]) {
+    if let Some(name) = system.filter(|name| calibrations.iter().any(|c| c.model == *name)) {
+        for r in results {
+            name.clone_into(&mut r.model);
+        }
+    }
+}
+
 /// The calibration of the model behind most of `results`, if there is one.
 #[must_use]
 pub fn pick_calibration<'a>(

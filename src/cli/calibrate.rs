@@ -47,9 +47,9 @@ pub struct CalibrateArgs {
     /// Pictures classified at once (default: vision.threads).
     #[arg(long)]
     pub threads: Option<usize>,
-    /// The classifier to calibrate: local, or gemini (against the configured endpoint; needs
-    /// `GEMINI_API_KEY`, and costs what the pictures cost). Point `gemini.calibration` at the file
-    /// written to use it for Gemini's shares.
+    /// The classifier to calibrate: local; gemini (against the configured endpoint; needs
+    /// `GEMINI_API_KEY`, and costs what the pictures cost); or cascade (the cascade's final
+    /// answers, as one classifier). Point `gemini.calibration` at the file written to use it.
     #[arg(long, value_enum, default_value = "local")]
     pub classifier: Mode,
     /// Spend at most this on Gemini, in US dollars (default: `gemini.budget_usd_per_analysis`).
@@ -60,10 +60,7 @@ pub struct CalibrateArgs {
 pub async fn run(args: CalibrateArgs, config: Config) -> anyhow::Result<()> {
     match args.classifier {
         Mode::Local => {}
-        Mode::Gemini => return calibrate_gemini(&args, &config).await,
-        Mode::Cascade => anyhow::bail!(
-            "the cascade mixes two models: calibrate each on its own (--classifier local, --classifier gemini)"
-        ),
+        Mode::Gemini | Mode::Cascade => return calibrate_gemini(&args, &config).await,
     }
     let mut settings = config.settings.vision.clone();
     if let Some(threads) = args.threads {
@@ -148,17 +145,28 @@ fn write_calibration(
 
 /// `--classifier gemini`: the labelled pictures through Gemini alone (no local fallback: the
 /// matrices describe Gemini's answers; its abstentions count as abstentions).
+/// `--classifier cascade`: through the cascade as configured, measuring its final answers (the
+/// local model's, or Gemini's where it was asked), so the selection the cascade makes is part
+/// of what is measured.
 async fn calibrate_gemini(args: &CalibrateArgs, config: &Config) -> anyhow::Result<()> {
     let labels = dataset::read_labels(&args.labels, Some(args.min_age))?;
     let paths = dataset::select(&args.images, Some(&labels), None)?;
     anyhow::ensure!(!paths.is_empty(), "none of the labelled files is in {}", args.images.display());
-    let gemini = GeminiClient::new(&config.settings.gemini, config.secrets.gemini_api_key.as_ref())?;
-    let model = gemini.model_version();
-    let classifiers = Classifiers {
-        mode: Mode::Gemini,
-        local: None,
-        gemini: Some(gemini),
-        rules: config.settings.gemini.cascade.clone(),
+    let cascade = args.classifier == Mode::Cascade;
+    let (model, classifiers) = if cascade {
+        (
+            crate::cascade::cascade_model(config),
+            super::classify::build_classifiers(config, Mode::Cascade, args.threads)?,
+        )
+    } else {
+        let gemini = GeminiClient::new(&config.settings.gemini, config.secrets.gemini_api_key.as_ref())?;
+        let classifiers = Classifiers {
+            mode: Mode::Gemini,
+            local: None,
+            gemini: Some(gemini.clone()),
+            rules: config.settings.gemini.cascade.clone(),
+        };
+        (gemini.model_version(), classifiers)
     };
     let (size, limits) = (args.size, DecodeLimits::from(&config.settings.vision));
     let (pictures, skipped) =
@@ -175,8 +183,17 @@ async fn calibrate_gemini(args: &CalibrateArgs, config: &Config) -> anyhow::Resu
     // them as abstentions would describe the run, not the model.
     let mut answered = vec![false; pictures.len()];
     let totals = super::classify::run_rounds(&classifiers, &session, inputs, "calibrate", |i, outcome| {
-        answered[i] = was_answered(&outcome);
-        results[i] = outcome.gemini;
+        if cascade {
+            // Kept by the local model, or answered by Gemini: the cascade's own answer.
+            answered[i] = outcome.sent_because.is_none() || was_answered(&outcome);
+            results[i] = outcome.best().cloned().map(|mut r| {
+                r.model.clone_from(&model);
+                r
+            });
+        } else {
+            answered[i] = was_answered(&outcome);
+            results[i] = outcome.gemini;
+        }
     })
     .await?;
     eprintln!("{}", super::classify::cost_line("calibrate", &totals, &classifiers, &session));

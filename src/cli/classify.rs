@@ -329,6 +329,10 @@ async fn run_with_gemini(args: ClassifyArgs, config: &Config) -> anyhow::Result<
     }
     if args.summary {
         let options = EstimateOptions { include_groups: args.include_groups, ..EstimateOptions::default() };
+        if args.classifier == Mode::Cascade {
+            let system = crate::cascade::cascade_model(config);
+            crate::cascade::as_system(&mut results, Some(&system), &calibration);
+        }
         let chosen = crate::cascade::pick_calibration(&results, &calibration).or(calibration.first());
         let estimate = estimate::estimate(&results, errors, chosen, &options);
         writeln!(

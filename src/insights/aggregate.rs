@@ -12,6 +12,7 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use super::snapshot::{Cost, FlagShare, GeminiUse, PostBreakdown, Sample, Snapshot, Unavailable};
 use crate::accounts::TrackedAccount;
 use crate::analyses::Analysis;
+use crate::cascade::as_system;
 use crate::vision::calibration::Calibration;
 use crate::vision::estimate::{EstimateOptions, estimate};
 use crate::vision::shares::{Z95, wilson};
@@ -67,6 +68,7 @@ pub async fn build_snapshot(
     analysis: &Analysis,
     account: &TrackedAccount,
     calibrations: &[Calibration],
+    cascade_system: Option<&str>,
 ) -> diesel::QueryResult<Snapshot> {
     // Gemini results, when the analysis used it, win over local ones for the same picture.
     let prefer_gemini = analysis.classifier != "local";
@@ -105,7 +107,15 @@ pub async fn build_snapshot(
     .bind::<BigInt, _>(i64::from(account.max_posts))
     .load(conn)
     .await?;
-    Ok(assemble(analysis, account, &commenters, &posts, &post_comments, calibrations))
+    let calibrations = Calibrations { list: calibrations, cascade_system };
+    Ok(assemble(analysis, account, &commenters, &posts, &post_comments, &calibrations))
+}
+
+/// The calibrations at hand, and the cascade's name as one classifier (its results are read as
+/// that classifier's when one of the calibrations is for it).
+struct Calibrations<'a> {
+    list: &'a [Calibration],
+    cascade_system: Option<&'a str>,
 }
 
 /// A commenter's result: the stored classification, or what the picture's status implies.
@@ -145,7 +155,7 @@ fn assemble(
     commenters: &[Commenter],
     posts: &[PostRow],
     post_comments: &[PostComment],
-    calibrations: &[Calibration],
+    calibrations: &Calibrations<'_>,
 ) -> Snapshot {
     let options = EstimateOptions::default();
     let mut results = Vec::new();
@@ -171,7 +181,11 @@ fn assemble(
         by_profile.insert(c.profile_id, r);
     }
     let missing = unavailable.total();
-    let (calibration, no_person_kinds) = model_facts(&results, calibrations);
+    if analysis.classifier == "cascade" {
+        as_system(&mut results, calibrations.cascade_system, calibrations.list);
+        as_system(&mut by_comment, calibrations.cascade_system, calibrations.list);
+    }
+    let (calibration, no_person_kinds) = model_facts(&results, calibrations.list);
     let audience = estimate(&results, missing, calibration, &options);
     let missing_comments: usize = commenters
         .iter()

@@ -124,8 +124,17 @@ impl Job for AggregateAudience {
         let mut conn = env.pool.get().await?;
         analyses::enter_stage(&mut conn, analysis.id, Stage::Aggregate).await?;
         let calibrations = crate::cascade::calibrations(&env.config);
+        let cascade_system = crate::cascade::cascade_model(&env.config);
         let analysis = analyses::get_analysis(&mut conn, analysis.id).await?;
-        let snapshot = match aggregate::build_snapshot(&mut conn, &analysis, &account, &calibrations).await {
+        let snapshot = match aggregate::build_snapshot(
+            &mut conn,
+            &analysis,
+            &account,
+            &calibrations,
+            Some(&cascade_system),
+        )
+        .await
+        {
             Ok(s) => s,
             Err(e) => return Err(stage_failed(&env, analysis.id, &job, e.into(), false).await),
         };

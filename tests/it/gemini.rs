@@ -773,6 +773,29 @@ async fn gemini_calibration_is_measured_and_then_used() {
     assert_eq!(code, 0, "{stderr}");
     let summary: Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
     assert_eq!(summary["summary"]["calibration"]["model"], "gemini/gemini-2.5-flash-lite/p1", "{summary}");
+
+    // The cascade calibrated as one classifier: its final answers, whichever model gave them.
+    models_present();
+    let cascade_file = scratch.join("cascade.json");
+    let mut args = args.to_vec();
+    args[2] = "cascade";
+    args[8] = cascade_file.to_str().unwrap();
+    let (code, _, stderr) = audiencelens(&args, &vars(&server, &[])).await;
+    assert_eq!(code, 0, "{stderr}");
+    let calibration: Value = serde_json::from_str(&std::fs::read_to_string(&cascade_file).unwrap()).unwrap();
+    let name = calibration["model"].as_str().unwrap().to_owned();
+    assert!(
+        name.starts_with("cascade/local-") && name.contains("+gemini/gemini-2.5-flash-lite/p1/rules:"),
+        "{name}"
+    );
+    let mut with_file = vars(&server, &[]);
+    with_file.push(("AUDIENCELENS__GEMINI__CALIBRATION".into(), cascade_file.to_str().unwrap().into()));
+    let (code, stdout, stderr) =
+        audiencelens(&["classify", folder, "--summary", "--classifier", "cascade"], &with_file).await;
+    assert_eq!(code, 0, "{stderr}");
+    let summary: Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    assert_eq!(summary["summary"]["calibration"]["model"], name.as_str(), "{summary}");
+    assert_eq!(summary["summary"]["model"], name.as_str(), "read as one classifier");
     std::fs::remove_dir_all(&scratch).ok();
 }
 
