@@ -146,7 +146,8 @@ pub fn needs_gemini(local: &PictureResult, rules: &CascadeSettings) -> Option<&'
 }
 
 /// How sure the local result is (lower goes to Gemini first when the budget is short).
-fn local_confidence(local: &PictureResult) -> f32 {
+#[must_use]
+pub fn local_confidence(local: &PictureResult) -> f32 {
     local
         .gender
         .and_then(|g| g.label.map(|l| if l == Gender::Male { g.p_male } else { 1.0 - g.p_male }))
@@ -301,6 +302,7 @@ impl Totals {
 }
 
 /// The classifiers of a run.
+#[derive(Clone)]
 pub struct Classifiers {
     pub mode: Mode,
     /// Needed for local and cascade; for gemini, the fallback (absent: no fallback).
@@ -392,6 +394,33 @@ impl Classifiers {
         if self.mode != Mode::Gemini {
             self.local_pass(&pictures, (0..count).collect(), &mut outcomes).await;
         }
+        self.finish(pictures, outcomes, session).await
+    }
+
+    /// The cascade's Gemini step for pictures whose local results are already known (and
+    /// stored): `pictures[i]` with `locals[i]`.
+    pub async fn run_with_local(
+        &self,
+        pictures: Vec<Vec<u8>>,
+        locals: Vec<PictureResult>,
+        session: &Session,
+    ) -> RunResult {
+        let outcomes: Vec<Outcome> = locals
+            .into_iter()
+            .map(|l| Outcome { error: None, local: Some(l), ..Outcome::failed(String::new()) })
+            .collect();
+        self.finish(pictures.into_iter().map(Arc::new).collect(), outcomes, session).await
+    }
+
+    /// After the local pass: Gemini for the pictures the mode sends it, then (gemini mode) the
+    /// local model for those it did not label.
+    async fn finish(
+        &self,
+        pictures: Vec<Arc<Vec<u8>>>,
+        mut outcomes: Vec<Outcome>,
+        session: &Session,
+    ) -> RunResult {
+        let count = pictures.len();
         // Who goes to Gemini, least sure first.
         let mut send: Vec<(usize, &'static str)> = match self.mode {
             Mode::Local => Vec::new(),

@@ -10,7 +10,7 @@ use diesel_async::{AsyncConnection, RunQueryDsl};
 use serde::Serialize;
 
 use crate::cascade::ledger::{self, Owner};
-use crate::cascade::{Classifiers, Session, Totals};
+use crate::cascade::{Classifiers, Mode, RunResult, Session, Totals, local_confidence, needs_gemini};
 use crate::clients::gemini::GeminiError;
 use crate::db::DbPool;
 use crate::vision::{Gender, PictureResult};
@@ -51,6 +51,10 @@ impl From<diesel::result::Error> for ClassifyError {
 
 /// Classifies what is due for the analysis's account; `on_batch` gets the running totals.
 ///
+/// The cascade runs in two passes: the local model over every picture first (the bytes of the
+/// pictures it is sure of are deleted at once), then Gemini over the unsure ones, least sure
+/// first across the whole account, so a budget that runs out is spent where it helps most.
+///
 /// # Errors
 /// Database errors, and fatal Gemini errors (a picture that cannot be read is recorded, not
 /// returned).
@@ -66,66 +70,187 @@ where
     Fut: Future<Output = anyhow::Result<()>>,
 {
     let mut report = ClassifyReport::default();
+    let account = owner.tracked_account_id;
+    let local_model = classifiers.local.as_ref().map(|l| l.model().to_owned());
+    let (first_pass, unsure_rules, without_local) = match (classifiers.mode, &local_model) {
+        (Mode::Cascade, Some(model)) => (
+            Classifiers { mode: Mode::Local, ..classifiers.clone() },
+            Some(&classifiers.rules),
+            Some(model.as_str()),
+        ),
+        _ => (classifiers.clone(), None, None),
+    };
     loop {
-        let mut conn = pool.get().await.map_err(anyhow::Error::from)?;
-        let due: Vec<Due> = diesel::sql_query(
-            "SELECT DISTINCT b.content_sha256, b.bytes FROM picture_blobs b
-             JOIN profile_pictures pp ON pp.content_sha256 = b.content_sha256 AND pp.fetch_status = 'fetched'
-             JOIN comments c ON c.ig_profile_id = pp.ig_profile_id
-             JOIN tracked_account_posts tap ON tap.post_id = c.post_id AND tap.tracked_account_id = $1
-             LIMIT $2",
-        )
-        .bind::<BigInt, _>(owner.tracked_account_id)
-        .bind::<BigInt, _>(BATCH)
-        .load(&mut conn)
-        .await?;
-        drop(conn);
+        let due = due_pictures(pool, account, without_local).await?;
         if due.is_empty() {
-            return Ok(report);
+            break;
         }
         let (hashes, bytes): (Vec<Vec<u8>>, Vec<Vec<u8>>) =
             due.into_iter().map(|d| (d.content_sha256, d.bytes)).unzip();
-        let run = classifiers.run(bytes, session).await;
+        let run = first_pass.run(bytes, session).await;
+        settle(pool, owner, &hashes, run, unsure_rules, true, &mut report).await?;
+        on_batch(report.clone()).await?;
+    }
+    let Some(local_model) = without_local else { return Ok(report) };
+    let waiting = unsure_pictures(pool, account, local_model, &classifiers.rules).await?;
+    for round in waiting.chunks(BATCH as usize) {
+        let wanted: Vec<Vec<u8>> = round.iter().map(|(h, _)| h.clone()).collect();
         let mut conn = pool.get().await.map_err(anyhow::Error::from)?;
-        // What was paid is recorded even when the batch is not stored.
-        ledger::record(&mut conn, owner, &run.requests).await?;
-        if let Some(fatal) = run.fatal {
-            return Err(fatal.into());
+        let mut blobs: std::collections::HashMap<Vec<u8>, Vec<u8>> = diesel::sql_query(
+            "SELECT content_sha256, bytes FROM picture_blobs WHERE content_sha256 = ANY($1)",
+        )
+        .bind::<diesel::sql_types::Array<Bytea>, _>(&wanted)
+        .load::<Due>(&mut conn)
+        .await?
+        .into_iter()
+        .map(|d| (d.content_sha256, d.bytes))
+        .collect();
+        drop(conn);
+        // Another worker may have finished some of them meanwhile.
+        let (mut hashes, mut bytes, mut locals) = (Vec::new(), Vec::new(), Vec::new());
+        for (hash, local) in round {
+            if let Some(b) = blobs.remove(hash) {
+                hashes.push(hash.clone());
+                bytes.push(b);
+                locals.push(local.clone());
+            }
         }
-        conn.transaction::<_, diesel::result::Error, _>(async |conn| {
-            for (hash, outcome) in hashes.iter().zip(&run.outcomes) {
-                if let Some(local) = &outcome.local {
-                    store_result(conn, hash, local, "local", 0).await?;
-                }
-                if let Some(gemini) = &outcome.gemini {
-                    store_result(conn, hash, gemini, "gemini", outcome.cost_nano_usd / 1000).await?;
-                }
-                if outcome.best().is_some() {
-                    report.classified += 1;
-                } else {
-                    let reason = outcome.error.as_deref().unwrap_or("no result");
-                    diesel::sql_query(
-                        "UPDATE profile_pictures SET fetch_status = 'rejected', fetch_error = $2 WHERE content_sha256 = $1",
-                    )
-                    .bind::<Bytea, _>(hash)
-                    .bind::<Text, _>(format!("unreadable picture: {reason}"))
-                    .execute(conn)
+        let run = classifiers.run_with_local(bytes, locals, session).await;
+        settle(pool, owner, &hashes, run, None, false, &mut report).await?;
+        on_batch(report.clone()).await?;
+    }
+    Ok(report)
+}
+
+/// Up to a batch of the account's fetched pictures whose bytes are held; with `without_local`,
+/// only those without a result of that local model yet.
+async fn due_pictures(
+    pool: &DbPool,
+    account: i64,
+    without_local: Option<&str>,
+) -> Result<Vec<Due>, ClassifyError> {
+    let mut conn = pool.get().await.map_err(anyhow::Error::from)?;
+    Ok(diesel::sql_query(
+        "SELECT DISTINCT b.content_sha256, b.bytes FROM picture_blobs b
+         JOIN profile_pictures pp ON pp.content_sha256 = b.content_sha256 AND pp.fetch_status = 'fetched'
+         JOIN comments c ON c.ig_profile_id = pp.ig_profile_id
+         JOIN tracked_account_posts tap ON tap.post_id = c.post_id AND tap.tracked_account_id = $1
+         WHERE $3::text IS NULL OR NOT EXISTS (
+             SELECT 1 FROM classifications k WHERE k.content_sha256 = b.content_sha256 AND k.model_version = $3)
+         LIMIT $2",
+    )
+    .bind::<BigInt, _>(account)
+    .bind::<BigInt, _>(BATCH)
+    .bind::<Nullable<Text>, _>(without_local)
+    .load(&mut conn)
+    .await?)
+}
+
+#[derive(QueryableByName)]
+struct Waiting {
+    #[diesel(sql_type = Bytea)]
+    content_sha256: Vec<u8>,
+    #[diesel(sql_type = Jsonb)]
+    details: serde_json::Value,
+}
+
+/// The account's pictures the local model was unsure of and whose bytes are still held, least
+/// sure first. Pictures the rules no longer send (changed settings) lose their bytes here.
+async fn unsure_pictures(
+    pool: &DbPool,
+    account: i64,
+    local_model: &str,
+    rules: &crate::config::CascadeSettings,
+) -> Result<Vec<(Vec<u8>, PictureResult)>, ClassifyError> {
+    let mut conn = pool.get().await.map_err(anyhow::Error::from)?;
+    let rows: Vec<Waiting> = diesel::sql_query(
+        "SELECT DISTINCT b.content_sha256, k.details FROM picture_blobs b
+         JOIN profile_pictures pp ON pp.content_sha256 = b.content_sha256 AND pp.fetch_status = 'fetched'
+         JOIN comments c ON c.ig_profile_id = pp.ig_profile_id
+         JOIN tracked_account_posts tap ON tap.post_id = c.post_id AND tap.tracked_account_id = $1
+         JOIN classifications k ON k.content_sha256 = b.content_sha256 AND k.model_version = $2
+         WHERE k.details IS NOT NULL",
+    )
+    .bind::<BigInt, _>(account)
+    .bind::<Text, _>(local_model)
+    .load(&mut conn)
+    .await?;
+    let mut waiting = Vec::new();
+    for row in rows {
+        match serde_json::from_value::<PictureResult>(row.details) {
+            Ok(local) if needs_gemini(&local, rules).is_some() => waiting.push((row.content_sha256, local)),
+            _ => {
+                diesel::sql_query("DELETE FROM picture_blobs WHERE content_sha256 = $1")
+                    .bind::<Bytea, _>(&row.content_sha256)
+                    .execute(&mut conn)
                     .await?;
-                    report.unreadable += 1;
-                }
+            }
+        }
+    }
+    waiting.sort_by(|a, b| local_confidence(&a.1).total_cmp(&local_confidence(&b.1)));
+    Ok(waiting)
+}
+
+/// Records a run: its requests in the ledger, then in one transaction each picture's results
+/// and the deletion of its bytes (kept, with `keep_unsure`, for pictures the cascade will send
+/// to Gemini). `count`: the run's pictures are new to the report.
+async fn settle(
+    pool: &DbPool,
+    owner: Owner,
+    hashes: &[Vec<u8>],
+    run: RunResult,
+    keep_unsure: Option<&crate::config::CascadeSettings>,
+    count: bool,
+    report: &mut ClassifyReport,
+) -> Result<(), ClassifyError> {
+    let mut conn = pool.get().await.map_err(anyhow::Error::from)?;
+    // What was paid is recorded even when the batch is not stored.
+    ledger::record(&mut conn, owner, &run.requests).await?;
+    if let Some(fatal) = run.fatal {
+        return Err(fatal.into());
+    }
+    let (mut classified, mut unreadable) = (0, 0);
+    conn.transaction::<_, diesel::result::Error, _>(async |conn| {
+        for (hash, outcome) in hashes.iter().zip(&run.outcomes) {
+            if let Some(local) = &outcome.local {
+                store_result(conn, hash, local, "local", 0).await?;
+            }
+            if let Some(gemini) = &outcome.gemini {
+                store_result(conn, hash, gemini, "gemini", outcome.cost_nano_usd / 1000).await?;
+            }
+            if outcome.best().is_some() {
+                classified += 1;
+            } else {
+                let reason = outcome.error.as_deref().unwrap_or("no result");
+                diesel::sql_query(
+                    "UPDATE profile_pictures SET fetch_status = 'rejected', fetch_error = $2 WHERE content_sha256 = $1",
+                )
+                .bind::<Bytea, _>(hash)
+                .bind::<Text, _>(format!("unreadable picture: {reason}"))
+                .execute(conn)
+                .await?;
+                unreadable += 1;
+            }
+            let for_gemini = keep_unsure
+                .is_some_and(|rules| outcome.local.as_ref().is_some_and(|l| needs_gemini(l, rules).is_some()));
+            if !for_gemini {
                 // Classified or unreadable: the bytes are not needed any more.
                 diesel::sql_query("DELETE FROM picture_blobs WHERE content_sha256 = $1")
                     .bind::<Bytea, _>(hash)
                     .execute(conn)
                     .await?;
             }
-            Ok(())
-        })
-        .await?;
-        report.gemini.add(&run.totals);
-        report.gemini.pictures = 0;
-        on_batch(report.clone()).await?;
+        }
+        Ok(())
+    })
+    .await?;
+    if count {
+        report.classified += classified;
+        report.unreadable += unreadable;
     }
+    report.gemini.add(&run.totals);
+    report.gemini.pictures = 0;
+    Ok(())
 }
 
 /// Stores one result (a repeated store of the same picture and model changes nothing).

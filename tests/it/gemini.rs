@@ -1018,3 +1018,59 @@ async fn an_accounts_budget_covers_apify_first() {
     // Every picture keeps its local result.
     assert_eq!(audience["sample"]["pictures_classified"], 12);
 }
+
+/// `demo_pictures` in `variants` sizes each (distinct bytes, similar content).
+fn many_pictures(variants: u32) -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    for (name, bytes) in demo_pictures() {
+        let picture = image::load_from_memory(&bytes).expect("demo picture").to_rgb8();
+        for v in 0..variants {
+            let side = 120 + 10 * v;
+            let resized =
+                image::imageops::resize(&picture, side, side, image::imageops::FilterType::Triangle);
+            let mut jpeg = Vec::new();
+            resized.write_to(&mut std::io::Cursor::new(&mut jpeg), image::ImageFormat::Jpeg).expect("encode");
+            out.push((format!("{v}-{name}"), jpeg));
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn a_short_budget_goes_to_the_least_sure_pictures_of_the_whole_account() {
+    models_present();
+    // More pictures than one round of the stage (64), so the order must hold across rounds.
+    let pictures = many_pictures(8);
+    assert!(pictures.len() > 64);
+    let (server, stub) = start_stub(|_, images| labels_for(images)).await;
+    let db = TestDb::new().await;
+    let extra = [
+        ("AUDIENCELENS__GEMINI__BATCH_SIZE", "4"),
+        ("AUDIENCELENS__GEMINI__CONCURRENCY", "1"),
+        ("AUDIENCELENS__GEMINI__CASCADE__MIN_GENDER_CONFIDENCE", "1.0"),
+    ];
+    let config = cascade_config(&db, &server, &extra);
+    let local = audiencelens::vision::Classifier::load(&config.settings.vision).expect("models");
+    let confidence: std::collections::HashMap<Vec<u8>, f32> = pictures
+        .iter()
+        .filter_map(|(_, bytes)| {
+            let r = local.classify(bytes).ok()?;
+            cascade::needs_gemini(&r, &config.settings.gemini.cascade)?;
+            Some((bytes.clone(), cascade::local_confidence(&r)))
+        })
+        .collect();
+    let state = audiencelens::app::AppState::build(config).expect("state");
+    let account = account_with_pictures(&db, &pictures, Some(400)).await;
+    let analysis = analyse(&db, &state, account).await;
+    assert_eq!(analysis.status, "succeeded", "{:?}", analysis.error);
+    let sent: BTreeSet<Vec<u8>> = stub.seen.lock().unwrap().iter().flat_map(|s| s.images.clone()).collect();
+    let unsent: Vec<f32> = confidence.iter().filter(|(b, _)| !sent.contains(*b)).map(|(_, c)| *c).collect();
+    assert!(!sent.is_empty() && !unsent.is_empty(), "the budget ran out part-way");
+    let most_sure_sent = sent.iter().map(|b| confidence[b]).fold(0.0_f32, f32::max);
+    let least_sure_unsent = unsent.iter().copied().fold(1.0_f32, f32::min);
+    assert!(
+        most_sure_sent <= least_sure_unsent,
+        "sent up to confidence {most_sure_sent}, but one at {least_sure_unsent} was left"
+    );
+    assert_eq!(db.count("SELECT count(*) AS n FROM picture_blobs").await, 0, "all bytes deleted");
+}
