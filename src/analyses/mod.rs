@@ -181,15 +181,23 @@ pub async fn active_analysis(conn: &mut AsyncPgConnection, account_id: i64) -> Q
         .optional()
 }
 
-/// The classifier of the account's latest analysis, if it had one.
+/// The classifier asked for by the account's latest analysis, if it had one (a scheduled run
+/// that fell back to the local model records what was asked for in its progress).
 pub async fn latest_classifier(conn: &mut AsyncPgConnection, account_id: i64) -> QueryResult<Option<String>> {
-    analyses::table
-        .filter(analyses::tracked_account_id.eq(account_id))
-        .order(analyses::id.desc())
-        .select(analyses::classifier)
-        .first(conn)
-        .await
-        .optional()
+    #[derive(QueryableByName)]
+    struct Row {
+        #[diesel(sql_type = Text)]
+        classifier: String,
+    }
+    let row: Option<Row> = diesel::sql_query(
+        "SELECT coalesce(progress->>'requested_classifier', classifier) AS classifier FROM analyses
+         WHERE tracked_account_id = $1 ORDER BY id DESC LIMIT 1",
+    )
+    .bind::<BigInt, _>(account_id)
+    .get_result(conn)
+    .await
+    .optional()?;
+    Ok(row.map(|r| r.classifier))
 }
 
 /// Cancels the user's unfinished analysis `id`; its remaining stages are skipped.

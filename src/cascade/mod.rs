@@ -188,17 +188,24 @@ impl Budget {
     /// outstanding it waits for them to settle (their real cost is usually far below their
     /// worst case); it gives up only when nothing is outstanding and it still does not fit.
     pub async fn reserve(&self, amount: i64) -> bool {
+        self.reserve_with(|| amount).await.is_some()
+    }
+
+    /// As [`Budget::reserve`], with the amount computed afresh at each try (a worst case that
+    /// grows as answers come back); returns the amount reserved.
+    pub async fn reserve_with(&self, amount: impl Fn() -> i64) -> Option<i64> {
         loop {
             // Registered before the check, so a settle in between is not missed.
             let settled = self.settled.notified();
             {
+                let amount = amount();
                 let mut s = self.lock();
                 if s.spent + s.reserved + amount <= s.limit {
                     s.reserved += amount;
-                    return true;
+                    return Some(amount);
                 }
                 if s.reserved == 0 {
-                    return false;
+                    return None;
                 }
             }
             settled.await;
@@ -371,15 +378,20 @@ struct SessionSpend<'a> {
 
 impl Spend for SessionSpend<'_> {
     async fn reserve(&self, pictures: usize) -> Option<i64> {
-        let bound = self.client.cost_bound_nano_usd(pictures, self.session.per_picture());
-        self.session.budget.reserve(bound).await.then_some(bound)
+        let prior = f64::from(self.client.image_tokens_bound());
+        self.session
+            .budget
+            .reserve_with(|| self.client.cost_bound_nano_usd(pictures, self.session.per_picture().max(prior)))
+            .await
     }
 
     fn settle(&self, reserved: i64, records: &[RequestRecord]) {
-        self.session.budget.settle(reserved, records.iter().map(|r| r.cost_nano_usd).sum());
+        // What the answers taught about prompt tokens first: waiters woken by the settle
+        // reserve with it.
         for r in records {
             self.session.observe(r);
         }
+        self.session.budget.settle(reserved, records.iter().map(|r| r.cost_nano_usd).sum());
     }
 }
 

@@ -329,7 +329,9 @@ async fn run_with_gemini(args: ClassifyArgs, config: &Config) -> anyhow::Result<
     }
     if args.summary {
         let options = EstimateOptions { include_groups: args.include_groups, ..EstimateOptions::default() };
-        if args.classifier == Mode::Cascade {
+        if args.classifier == Mode::Cascade
+            && totals.over_budget + totals.gemini_unavailable + totals.unsupported == 0
+        {
             let system = crate::cascade::cascade_model(config);
             crate::cascade::as_system(&mut results, Some(&system), &calibration);
         }

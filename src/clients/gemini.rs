@@ -347,6 +347,24 @@ impl GeminiClient {
         &self.price
     }
 
+    /// Prompt tokens a picture can cost before any answer has said: the image at the configured
+    /// media resolution (Gemini 3.x: 280, 560 or 1,120 tokens; 2.x: 258, or less at low
+    /// resolution) plus its label.
+    #[must_use]
+    pub fn image_tokens_bound(&self) -> u32 {
+        use crate::config::MediaResolution;
+        let image = if self.settings.model.starts_with("gemini-2") {
+            258
+        } else {
+            match self.settings.media_resolution {
+                MediaResolution::Low => 280,
+                MediaResolution::Medium => 560,
+                MediaResolution::High => 1120,
+            }
+        };
+        (image + 8).max(self.settings.expected_prompt_tokens_per_picture)
+    }
+
     /// An upper bound of what a request of `pictures` pictures can cost, in nano-dollars:
     /// `prompt_tokens_per_picture` each plus the prompt's text, and every output token allowed.
     #[must_use]

@@ -181,10 +181,7 @@ fn assemble(
         by_profile.insert(c.profile_id, r);
     }
     let missing = unavailable.total();
-    if analysis.classifier == "cascade" {
-        as_system(&mut results, calibrations.cascade_system, calibrations.list);
-        as_system(&mut by_comment, calibrations.cascade_system, calibrations.list);
-    }
+    read_as_system(analysis, calibrations, &mut results, &mut by_comment);
     let (calibration, no_person_kinds) = model_facts(&results, calibrations.list);
     let audience = estimate(&results, missing, calibration, &options);
     let missing_comments: usize = commenters
@@ -259,6 +256,22 @@ fn assemble(
     }
 }
 
+/// A cascade's results read as one classifier's, with a calibration of the cascade as a whole,
+/// when every picture the rules sent was answered by Gemini: pictures that kept their local
+/// result for want of budget, service or format are outside what that calibration measured.
+fn read_as_system(
+    analysis: &Analysis,
+    calibrations: &Calibrations<'_>,
+    results: &mut [PictureResult],
+    by_comment: &mut [PictureResult],
+) {
+    let complete = gemini_use(analysis).is_none_or(|g| g.over_budget + g.unavailable + g.unsupported == 0);
+    if analysis.classifier == "cascade" && complete {
+        as_system(results, calibrations.cascade_system, calibrations.list);
+        as_system(by_comment, calibrations.cascade_system, calibrations.list);
+    }
+}
+
 /// The calibration of the model behind most results (cascade: the local model's, unless
 /// Gemini labelled most pictures), and the kinds of no-person pictures where known.
 fn model_facts<'a>(
@@ -285,6 +298,7 @@ fn gemini_use(analysis: &Analysis) -> Option<GeminiUse> {
         abstained: n("abstained"),
         over_budget: n("over_budget"),
         unavailable: n("unavailable"),
+        unsupported: n("unsupported"),
         requests: n("requests"),
         cost_usd: counts.get("cost_usd").and_then(serde_json::Value::as_f64).unwrap_or(0.0),
         budget_usd: counts.get("budget_usd").and_then(serde_json::Value::as_f64),

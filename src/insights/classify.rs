@@ -92,7 +92,9 @@ where
         on_batch(report.clone()).await?;
     }
     let Some(local_model) = without_local else { return Ok(report) };
-    let waiting = unsure_pictures(pool, account, local_model, &classifiers.rules).await?;
+    let gemini_model = classifiers.gemini.as_ref().map(crate::clients::gemini::GeminiClient::model_version);
+    let waiting =
+        unsure_pictures(pool, account, local_model, gemini_model.as_deref(), &classifiers.rules).await?;
     for round in waiting.chunks(BATCH as usize) {
         let wanted: Vec<Vec<u8>> = round.iter().map(|(h, _)| h.clone()).collect();
         let mut conn = pool.get().await.map_err(anyhow::Error::from)?;
@@ -116,7 +118,17 @@ where
             }
         }
         let run = classifiers.run_with_local(bytes, locals, session).await;
-        settle(pool, owner, &hashes, run, None, false, &mut report).await?;
+        if let Err(e) = settle(pool, owner, &hashes, run, None, false, &mut report).await {
+            // Gemini cannot go on: the pictures still waiting keep their local result, and
+            // their bytes are not needed any more.
+            let rest: Vec<Vec<u8>> = waiting.iter().map(|(h, _)| h.clone()).collect();
+            let mut conn = pool.get().await.map_err(anyhow::Error::from)?;
+            diesel::sql_query("DELETE FROM picture_blobs WHERE content_sha256 = ANY($1)")
+                .bind::<diesel::sql_types::Array<Bytea>, _>(&rest)
+                .execute(&mut conn)
+                .await?;
+            return Err(e);
+        }
         on_batch(report.clone()).await?;
     }
     Ok(report)
@@ -152,6 +164,8 @@ struct Waiting {
     content_sha256: Vec<u8>,
     #[diesel(sql_type = Jsonb)]
     details: serde_json::Value,
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    answered: bool,
 }
 
 /// The account's pictures the local model was unsure of and whose bytes are still held, least
@@ -160,11 +174,15 @@ async fn unsure_pictures(
     pool: &DbPool,
     account: i64,
     local_model: &str,
+    gemini_model: Option<&str>,
     rules: &crate::config::CascadeSettings,
 ) -> Result<Vec<(Vec<u8>, PictureResult)>, ClassifyError> {
     let mut conn = pool.get().await.map_err(anyhow::Error::from)?;
     let rows: Vec<Waiting> = diesel::sql_query(
-        "SELECT DISTINCT b.content_sha256, k.details FROM picture_blobs b
+        "SELECT DISTINCT b.content_sha256, k.details,
+                EXISTS (SELECT 1 FROM classifications g
+                        WHERE g.content_sha256 = b.content_sha256 AND g.model_version = $3) AS answered
+         FROM picture_blobs b
          JOIN profile_pictures pp ON pp.content_sha256 = b.content_sha256 AND pp.fetch_status = 'fetched'
          JOIN comments c ON c.ig_profile_id = pp.ig_profile_id
          JOIN tracked_account_posts tap ON tap.post_id = c.post_id AND tap.tracked_account_id = $1
@@ -173,12 +191,16 @@ async fn unsure_pictures(
     )
     .bind::<BigInt, _>(account)
     .bind::<Text, _>(local_model)
+    .bind::<Nullable<Text>, _>(gemini_model)
     .load(&mut conn)
     .await?;
     let mut waiting = Vec::new();
     for row in rows {
         match serde_json::from_value::<PictureResult>(row.details) {
-            Ok(local) if needs_gemini(&local, rules).is_some() => waiting.push((row.content_sha256, local)),
+            // Already answered by this Gemini model and prompt (an earlier attempt): not paid twice.
+            Ok(local) if !row.answered && needs_gemini(&local, rules).is_some() => {
+                waiting.push((row.content_sha256, local));
+            }
             _ => {
                 diesel::sql_query("DELETE FROM picture_blobs WHERE content_sha256 = $1")
                     .bind::<Bytea, _>(&row.content_sha256)
@@ -204,11 +226,7 @@ async fn settle(
     report: &mut ClassifyReport,
 ) -> Result<(), ClassifyError> {
     let mut conn = pool.get().await.map_err(anyhow::Error::from)?;
-    // What was paid is recorded even when the batch is not stored.
     ledger::record(&mut conn, owner, &run.requests).await?;
-    if let Some(fatal) = run.fatal {
-        return Err(fatal.into());
-    }
     let (mut classified, mut unreadable) = (0, 0);
     conn.transaction::<_, diesel::result::Error, _>(async |conn| {
         for (hash, outcome) in hashes.iter().zip(&run.outcomes) {
@@ -250,7 +268,8 @@ async fn settle(
     }
     report.gemini.add(&run.totals);
     report.gemini.pictures = 0;
-    Ok(())
+    // A fatal Gemini error stops the stage, after what the run did have is stored.
+    run.fatal.map_or(Ok(()), |fatal| Err(fatal.into()))
 }
 
 /// Stores one result (a repeated store of the same picture and model changes nothing).

@@ -122,6 +122,9 @@ pub struct GeminiUse {
     pub over_budget: usize,
     /// Pictures that kept their local result because Gemini was unavailable.
     pub unavailable: usize,
+    /// Pictures that kept their local result because Gemini does not take their format.
+    #[serde(default)]
+    pub unsupported: usize,
     pub requests: usize,
     pub cost_usd: f64,
     pub budget_usd: Option<f64>,

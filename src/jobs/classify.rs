@@ -63,6 +63,8 @@ impl Job for ClassifyPictures {
         let owner = Owner { user_id: account.user_id, tracked_account_id: account.id, analysis_id };
         // Counts of earlier attempts of this stage are added to, not replaced.
         let prior = analysis.progress.get("gemini").cloned().unwrap_or_else(|| json!({}));
+        let earlier = |key: &str| analysis.progress.get(key).and_then(serde_json::Value::as_u64).unwrap_or(0);
+        let before = (earlier("pictures_classified"), earlier("pictures_unreadable"));
         if mode.uses_gemini() {
             let counts = json!({"gemini": gemini_progress(&prior, &Totals::default(), limit)});
             analyses::set_progress(&mut *env.pool.get().await?, analysis_id, &counts).await?;
@@ -72,8 +74,10 @@ impl Job for ClassifyPictures {
             let pool = pool.clone();
             let prior = prior.clone();
             async move {
-                let mut counts =
-                    json!({"pictures_classified": r.classified, "pictures_unreadable": r.unreadable});
+                let mut counts = json!({
+                    "pictures_classified": before.0 + r.classified as u64,
+                    "pictures_unreadable": before.1 + r.unreadable as u64,
+                });
                 if mode.uses_gemini() {
                     counts["gemini"] = gemini_progress(&prior, &r.gemini, limit);
                 }

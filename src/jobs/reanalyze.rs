@@ -43,18 +43,24 @@ impl Job for ReanalyzeDue {
         for d in due {
             let account = accounts::get_account(&mut conn, d.id).await?;
             // The classifier the account was last analysed with; Gemini only while a key is set.
-            let classifier = match analyses::latest_classifier(&mut conn, account.id).await?.as_deref() {
-                Some(c @ ("gemini" | "cascade")) if env.clients.gemini.is_some() => c.to_owned(),
+            let asked = analyses::latest_classifier(&mut conn, account.id).await?;
+            let (classifier, fell_back) = match asked.as_deref() {
+                Some(c @ ("gemini" | "cascade")) if env.clients.gemini.is_some() => (c, false),
                 Some("gemini" | "cascade") => {
                     tracing::warn!(
                         account_id = account.id,
                         "no Gemini key: the scheduled analysis runs locally"
                     );
-                    "local".to_owned()
+                    ("local", true)
                 }
-                _ => "local".to_owned(),
+                _ => ("local", false),
             };
-            pipeline::start_analysis(&mut conn, &env.config, &account, &classifier).await?;
+            let analysis = pipeline::start_analysis(&mut conn, &env.config, &account, classifier).await?;
+            if fell_back {
+                // Remembered, so the next scheduled run asks for Gemini again once a key is set.
+                let asked = serde_json::json!({"requested_classifier": asked});
+                analyses::set_progress(&mut conn, analysis.id, &asked).await?;
+            }
             started += 1;
         }
         if started > 0 {

@@ -646,7 +646,8 @@ async fn the_budget_cap_holds_and_the_report_says_so() {
         .iter()
         .map(|s| (100 * s.images.len() + 50) as f64 / s.images.len() as f64)
         .fold(120.0, f64::max);
-    let one_more = client(&server, &[]).cost_bound_nano_usd(1, per_picture);
+    let client = client(&server, &[]);
+    let one_more = client.cost_bound_nano_usd(1, per_picture.max(f64::from(client.image_tokens_bound())));
     assert!(budget_micro * 1000 - spent.nano < one_more, "{spent:?}, one more picture: {one_more}");
     let gemini = &analysis.snapshot.as_ref().expect("snapshot")["cost"]["gemini"];
     let asked = gemini["sent"].as_u64().unwrap();
@@ -946,10 +947,9 @@ async fn a_setting_gemini_refuses_stops_the_analysis_with_the_reason() {
     let sizes: Vec<usize> = stub.seen.lock().unwrap().iter().map(|s| s.images.len()).collect();
     assert_eq!(sizes.first(), Some(&4));
     assert!(sizes.len() <= 2 * 7, "{sizes:?}");
-    assert!(
-        db.count("SELECT count(*) AS n FROM picture_blobs").await > 0,
-        "nothing deleted: a retry can redo it"
-    );
+    // The pictures keep their local result; none of their bytes is kept.
+    assert_eq!(db.count("SELECT count(*) AS n FROM picture_blobs").await, 0);
+    assert!(db.count("SELECT count(*) AS n FROM classifications WHERE source_model = 'local'").await > 0);
 }
 
 #[tokio::test]

@@ -81,6 +81,12 @@ async fn scheduled_accounts_are_analysed_when_due_and_only_then() {
         .await,
         1
     );
+    // The cascade is still what was asked for: the next scheduled run asks again.
+    let mut conn = db.conn().await;
+    let account = db.count("SELECT id AS n FROM tracked_accounts WHERE handle = 'weekly.due'").await;
+    let asked = audiencelens::analyses::latest_classifier(&mut conn, account).await.expect("query");
+    assert_eq!(asked.as_deref(), Some("cascade"));
+    drop(conn);
     assert_eq!(started("daily.recent").await, 0);
     assert_eq!(started("weekly.recent").await, 0);
     assert_eq!(started("never").await, 0);
