@@ -16,7 +16,7 @@ use crate::cascade::as_system;
 use crate::vision::calibration::Calibration;
 use crate::vision::estimate::{EstimateOptions, estimate};
 use crate::vision::shares::{Z95, wilson};
-use crate::vision::{Abstain, Gender, PictureResult, ProfileType};
+use crate::vision::{Gender, PictureResult, default_avatar};
 
 #[derive(QueryableByName)]
 struct Commenter {
@@ -125,16 +125,7 @@ fn result_of(c: &Commenter) -> Option<PictureResult> {
     }
     // Instagram's default avatar is known from its link, never downloaded; the classifier's
     // own default-avatar rule would type it the same.
-    (c.fetch_status.as_deref() == Some("default_avatar")).then(|| PictureResult {
-        model: crate::vision::MODEL_NAME.into(),
-        profile_type: ProfileType::DefaultAvatar,
-        face_count: 0,
-        face: None,
-        gender: None,
-        age: None,
-        abstain: Some(Abstain::DefaultAvatar),
-        no_person_kind: None,
-    })
+    (c.fetch_status.as_deref() == Some("default_avatar")).then(|| default_avatar(crate::vision::MODEL_NAME))
 }
 
 fn flag_share(values: impl Iterator<Item = Option<bool>>, total: usize) -> FlagShare {

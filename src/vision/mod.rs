@@ -56,7 +56,7 @@ use self::decode::DecodeLimits;
 use self::detect::BlazeFace;
 pub use self::error::{PictureError, VisionError};
 use self::nets::AgeGenderNets;
-pub use self::pipeline::StageTimes;
+pub use self::pipeline::{StageTimes, default_avatar};
 use self::pool::Pool;
 pub use self::result::{
     Abstain, AgeEstimate, Bracket, FaceBox, Gender, GenderEstimate, PictureResult, ProfileType,
@@ -175,7 +175,7 @@ impl Classifier {
         let avatar = avatar::is_default_avatar(rgb);
         times.avatar += started.elapsed();
         if avatar {
-            return Ok(pipeline::default_avatar(&self.model));
+            return Ok(default_avatar(&self.model));
         }
         self.with_worker(|worker| pipeline::classify_faces(worker, rgb, &self.labels, &self.model, times))?
     }

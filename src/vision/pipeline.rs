@@ -46,6 +46,7 @@ fn round(v: f64, decimals: i32) -> f32 {
 }
 
 /// The result for a default avatar.
+#[must_use]
 pub fn default_avatar(model: &str) -> PictureResult {
     PictureResult {
         model: model.to_owned(),

@@ -527,6 +527,21 @@ fn cascade_config(db: &TestDb, server: &MockServer, extra: &[(&str, &str)]) -> C
     db.config(&refs)
 }
 
+/// A cascade analysis, against `server`, of an account whose commenters' pictures are
+/// `pictures` (with its own budget, if given): the database, the state and the analysis done.
+async fn cascade_analysis(
+    server: &MockServer,
+    extra: &[(&str, &str)],
+    pictures: &[(String, Vec<u8>)],
+    budget_micro_usd: Option<i64>,
+) -> (TestDb, audiencelens::app::AppState, audiencelens::analyses::Analysis) {
+    let db = TestDb::new().await;
+    let state = audiencelens::app::AppState::build(cascade_config(&db, server, extra)).expect("state");
+    let account = account_with_pictures(&db, pictures, budget_micro_usd).await;
+    let analysis = analyse(&db, &state, account).await;
+    (db, state, analysis)
+}
+
 /// The local model is needed (scripts/test fetches it): fail, naming the fix, without it.
 fn models_present() -> bool {
     let ok = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models/blazeface.onnx").exists();
@@ -622,18 +637,15 @@ async fn the_budget_cap_holds_and_the_report_says_so() {
         }
     })
     .await;
-    let db = TestDb::new().await;
     let extra = [
         ("AUDIENCELENS__GEMINI__BATCH_SIZE", "2"),
         ("AUDIENCELENS__GEMINI__CONCURRENCY", "2"),
         ("AUDIENCELENS__GEMINI__CASCADE__SEND_NO_PERSON", "true"),
         ("AUDIENCELENS__GEMINI__CASCADE__MIN_GENDER_CONFIDENCE", "1.0"),
     ];
-    let state = audiencelens::app::AppState::build(cascade_config(&db, &server, &extra)).expect("state");
     // 180 micro-dollars: room for some requests, not all.
     let budget_micro = 180;
-    let account = account_with_pictures(&db, &pictures, Some(budget_micro)).await;
-    let analysis = analyse(&db, &state, account).await;
+    let (db, state, analysis) = cascade_analysis(&server, &extra, &pictures, Some(budget_micro)).await;
     assert_eq!(analysis.status, "succeeded", "{:?}", analysis.error);
     let spent = ledger(&db).await;
     assert!(spent.nano <= budget_micro * 1000, "the cap holds: {spent:?}");
@@ -665,6 +677,7 @@ async fn the_budget_cap_holds_and_the_report_says_so() {
     assert_eq!(analysis.snapshot.as_ref().unwrap()["sample"]["pictures_classified"], pictures.len());
     // A second analysis starts with a budget of its own, and pays nothing for pictures done.
     let before = stub.seen.lock().unwrap().len();
+    let account = db.count("SELECT id AS n FROM tracked_accounts").await;
     let again = analyse(&db, &state, account).await;
     assert_eq!(again.status, "succeeded");
     assert_eq!(stub.seen.lock().unwrap().len(), before, "nothing left to send");
@@ -897,14 +910,11 @@ async fn an_outage_leaves_the_local_results_and_the_report_says_so() {
         error(503, "UNAVAILABLE", "The model is overloaded. Please try again later.", &json!([]))
     })
     .await;
-    let db = TestDb::new().await;
     let extra = [
         ("AUDIENCELENS__GEMINI__MAX_RETRIES", "1"),
         ("AUDIENCELENS__GEMINI__CASCADE__SEND_NO_PERSON", "true"),
     ];
-    let state = audiencelens::app::AppState::build(cascade_config(&db, &server, &extra)).expect("state");
-    let account = account_with_pictures(&db, &pictures, None).await;
-    let analysis = analyse(&db, &state, account).await;
+    let (db, _, analysis) = cascade_analysis(&server, &extra, &pictures, None).await;
     assert_eq!(analysis.status, "succeeded", "{:?}", analysis.error);
     // One chunk tried (and retried once); the rest not asked once Gemini was found down.
     assert_eq!(stub.seen.lock().unwrap().len(), 2);
@@ -931,14 +941,11 @@ async fn a_setting_gemini_refuses_stops_the_analysis_with_the_reason() {
         error(400, "INVALID_ARGUMENT", "Thinking level is not supported for this model.", &json!([]))
     })
     .await;
-    let db = TestDb::new().await;
     let extra = [
         ("AUDIENCELENS__GEMINI__BATCH_SIZE", "4"),
         ("AUDIENCELENS__GEMINI__CASCADE__SEND_NO_PERSON", "true"),
     ];
-    let state = audiencelens::app::AppState::build(cascade_config(&db, &server, &extra)).expect("state");
-    let account = account_with_pictures(&db, &pictures, None).await;
-    let analysis = analyse(&db, &state, account).await;
+    let (db, _, analysis) = cascade_analysis(&server, &extra, &pictures, None).await;
     assert_eq!(analysis.status, "failed");
     let error = analysis.error.expect("reason");
     assert!(error.contains("refuses every picture") && error.contains("gemini.model"), "{error}");
