@@ -1,8 +1,10 @@
 //! `audiencelens bench audience`: do corrected shares recover an audience's true composition?
 //! Every labelled picture is classified once; then, many times over, an audience with a random
-//! composition (female share, age-class mix) is drawn from one fold of the pictures, the
-//! calibration is measured on the other folds (never on the faces it is tested on), and the
-//! estimate's raw and corrected shares and 95 % intervals are compared with the truth.
+//! composition (female share, age-class mix) is drawn from all of them and the estimate's raw
+//! and corrected shares and 95 % intervals are compared with the truth. Correction is
+//! cross-fitted: each audience gets a fresh random split into folds, the members from each fold
+//! are corrected with the calibration measured on the other folds (never on their own
+//! pictures), and the parts are combined weighted by their counted faces.
 //!
 //! Age classes are the labels' brackets when every picture has an exact age, otherwise their
 //! annotated bins (corrected through the calibration's age-bin matrix; raw shares count the
@@ -41,14 +43,17 @@ pub struct AudienceBenchArgs {
     /// Audiences drawn.
     #[arg(long, default_value_t = 50)]
     pub audiences: usize,
-    /// People per audience (drawn with replacement from the test fold).
+    /// People per audience (drawn with replacement from all labelled pictures).
     #[arg(long, default_value_t = 300)]
     pub audience_size: usize,
-    /// Cross-validation folds: calibration on the others, audiences from one.
+    /// Cross-fitting folds: each fold's members are corrected with the others' calibration.
     #[arg(long, default_value_t = 2)]
     pub folds: usize,
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// Also write every labelled picture's result as JSON lines (file, result) to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub results: Option<PathBuf>,
     /// Pictures classified at once (default: vision.threads).
     #[arg(long)]
     pub threads: Option<usize>,
@@ -56,6 +61,8 @@ pub struct AudienceBenchArgs {
 
 /// One labelled, classified picture: gender index, age class index, result.
 struct Item {
+    /// Position in `Experiment::items`.
+    index: usize,
     label: Labelled,
     gender: usize,
     class: usize,
@@ -114,7 +121,7 @@ fn classify_items(
             label.bin.as_ref().and_then(|b| bins.iter().position(|x| x == b))
         };
         let Some(class) = class else { continue };
-        items.push(Item { label: label.clone(), gender: gender as usize, class, result });
+        items.push(Item { index: items.len(), label: label.clone(), gender: gender as usize, class, result });
     }
     Ok(Experiment { items, class_names, bins, by_exact, model: classifier.model().to_owned() })
 }
@@ -132,92 +139,169 @@ fn assign_folds(n: usize, folds: usize, rng: &mut SmallRng) -> Vec<usize> {
     fold
 }
 
+/// One fold's part of an audience, estimated with the calibration of the other folds.
+struct Part {
+    /// Faces the gender estimate counts (typed person, with a gender outcome).
+    weight: f64,
+    female: Interval,
+    classes: Vec<Interval>,
+}
+
+fn estimate_part(
+    x: &Experiment,
+    members: &[&Item],
+    calibration: &Calibration,
+    options: &EstimateOptions,
+) -> anyhow::Result<Part> {
+    let found: Vec<PictureResult> = members.iter().filter_map(|m| m.result.clone()).collect();
+    let e = estimate(&found, members.len() - found.len(), Some(calibration), options);
+    let corrected = e.gender.corrected.as_ref().context("no corrected gender share")?;
+    let corrected_classes = if x.by_exact {
+        e.age_brackets.corrected.clone()
+    } else {
+        let bins = calibration.age_bin.as_ref().context("the calibration has no age-bin matrix")?;
+        estimate::corrected(&bracket_counts(&found), bins, options)
+    }
+    .context("no corrected age shares (calibration without that matrix)")?;
+    let classes = x
+        .class_names
+        .iter()
+        .map(|name| {
+            corrected_classes
+                .iter()
+                .find(|v| &v.class == name)
+                .map_or((0.0, [0.0, 0.0]), |v| (v.share, v.ci95))
+        })
+        .collect();
+    let weight = found
+        .iter()
+        .filter(|r| r.profile_type == crate::vision::ProfileType::Person && r.gender.is_some())
+        .count() as f64;
+    Ok(Part { weight, female: (corrected[0].share, corrected[0].ci95), classes })
+}
+
+/// A share with its 95 % interval.
+type Interval = (f64, [f64; 2]);
+
+/// Parts' shares combined by weight; each side of the interval combined as independent
+/// normal errors (the parts are different pictures corrected with different calibrations).
+fn combine(parts: &[(f64, Interval)]) -> Interval {
+    let total: f64 = parts.iter().map(|p| p.0).sum();
+    if total <= 0.0 {
+        return (f64::NAN, [0.0, 1.0]);
+    }
+    let share = parts.iter().map(|(w, (v, _))| w * v).sum::<f64>() / total;
+    let (mut below, mut above) = (0.0_f64, 0.0_f64);
+    for (w, (v, [lo, hi])) in parts {
+        below += (w / total * (v - lo)).powi(2);
+        above += (w / total * (hi - v)).powi(2);
+    }
+    (share, [(share - below.sqrt()).max(0.0), (share + above.sqrt()).min(1.0)])
+}
+
 pub fn run(args: &AudienceBenchArgs, config: &Config) -> anyhow::Result<()> {
     let mut settings = config.settings.vision.clone();
     if let Some(threads) = args.threads {
         settings.threads = threads;
     }
     let x = classify_items(args, &settings)?;
+    if let Some(path) = &args.results {
+        let mut out = String::new();
+        for item in &x.items {
+            let outcome = crate::vision::result::FileOutcome {
+                file: &item.label.file,
+                result: item.result.as_ref(),
+                error: None,
+            };
+            out.push_str(&serde_json::to_string(&outcome)?);
+            out.push('\n');
+        }
+        std::fs::write(path, out).with_context(|| format!("writing {}", path.display()))?;
+    }
     let folds = args.folds.max(2);
     let mut rng = SmallRng::seed_from_u64(args.seed);
-    let fold = assign_folds(x.items.len(), folds, &mut rng);
-    let mut female = Score::default();
-    let mut floor = Vec::new();
-    let mut classes: Vec<Score> = x.class_names.iter().map(|_| Score::default()).collect();
-    for a in 0..args.audiences {
-        let k = a % folds;
-        let train: Vec<(Labelled, Option<PictureResult>)> = x
-            .items
+    let everyone: Vec<&Item> = x.items.iter().collect();
+    let pairs = |keep: &dyn Fn(usize) -> bool| -> Vec<(Labelled, Option<PictureResult>)> {
+        x.items
             .iter()
-            .zip(&fold)
-            .filter(|(_, f)| **f != k)
-            .map(|(i, _)| (i.label.clone(), i.result.clone()))
-            .collect();
-        let info = Dataset {
-            description: format!("folds other than {k}"),
-            pictures: train.len(),
-            counted: 0,
-            size_px: Some(args.size),
-            min_age: args.min_age,
-        };
-        let calibration = Calibration::measure(&x.model, &train, info);
-        let pool: Vec<&Item> = x.items.iter().zip(&fold).filter(|(_, f)| **f == k).map(|(i, _)| i).collect();
-        let members = draw_audience(&pool, x.class_names.len(), args.audience_size, &mut rng);
+            .enumerate()
+            .filter(|(i, _)| keep(*i))
+            .map(|(_, i)| (i.label.clone(), i.result.clone()))
+            .collect()
+    };
+    let info = |description: String, pictures: usize| Dataset {
+        description,
+        pictures,
+        counted: 0,
+        size_px: Some(args.size),
+        min_age: args.min_age,
+    };
+    let in_sample =
+        Calibration::measure(&x.model, &pairs(&|_| true), info("all pictures".into(), x.items.len()));
+    let options = EstimateOptions::default();
+    let mut female = Score::default();
+    let mut in_sample_err = Vec::new();
+    let mut classes: Vec<Score> = x.class_names.iter().map(|_| Score::default()).collect();
+    for _ in 0..args.audiences {
+        // A fresh split for every audience, so no one lucky split decides the result.
+        let fold = assign_folds(x.items.len(), folds, &mut rng);
+        let members = draw_audience(&everyone, x.class_names.len(), args.audience_size, &mut rng);
         let n = members.len() as f64;
         let truth_female = members.iter().filter(|m| m.gender == Gender::Female as usize).count() as f64 / n;
         let found: Vec<PictureResult> = members.iter().filter_map(|m| m.result.clone()).collect();
-        let e =
-            estimate(&found, members.len() - found.len(), Some(&calibration), &EstimateOptions::default());
-        let corrected = e.gender.corrected.as_ref().context("no corrected gender share")?;
-        // The same estimate with a calibration measured on the test fold itself: not a valid
-        // test, but the floor that audience sampling alone leaves.
-        let pool_pairs: Vec<(Labelled, Option<PictureResult>)> =
-            pool.iter().map(|i| (i.label.clone(), i.result.clone())).collect();
-        let own = Calibration::measure(&x.model, &pool_pairs, calibration.dataset.clone());
-        let own_female = estimate(
-            &found,
-            0,
-            Some(&own),
-            &EstimateOptions { bootstrap_rounds: 0, ..EstimateOptions::default() },
-        )
-        .gender
-        .corrected
-        .map_or(f64::NAN, |c| c[0].share);
-        floor.push((own_female - truth_female).abs());
-        female.add(
-            truth_female,
-            e.gender.raw[0].share,
-            e.gender.raw[0].ci95,
-            corrected[0].share,
-            corrected[0].ci95,
-        );
-        let (raw_classes, corrected_classes) = if x.by_exact {
-            (e.age_brackets.raw.clone(), e.age_brackets.corrected.clone())
+        let raw = estimate(&found, members.len() - found.len(), None, &options);
+        let mut parts = Vec::new();
+        for k in 0..folds {
+            let part: Vec<&Item> = members.iter().copied().filter(|m| fold[m.index] == k).collect();
+            if part.is_empty() {
+                continue;
+            }
+            let train = pairs(&|i| fold[i] != k);
+            let calibration =
+                Calibration::measure(&x.model, &train, info(format!("folds other than {k}"), train.len()));
+            parts.push(estimate_part(&x, &part, &calibration, &options)?);
+        }
+        let (share, ci) = combine(&parts.iter().map(|p| (p.weight, p.female)).collect::<Vec<_>>());
+        female.add(truth_female, raw.gender.raw[0].share, raw.gender.raw[0].ci95, share, ci);
+        let own = estimate(&found, 0, Some(&in_sample), &EstimateOptions { bootstrap_rounds: 0, ..options })
+            .gender
+            .corrected
+            .map_or(f64::NAN, |c| c[0].share);
+        in_sample_err.push((own - truth_female).abs());
+        let raw_classes = if x.by_exact {
+            raw.age_brackets.raw.clone()
         } else {
-            let observed = bracket_counts(&found);
-            let bins = calibration.age_bin.as_ref().context("the calibration has no age-bin matrix")?;
-            (
-                raw_bin_shares(&found, &x.bins, &x.class_names),
-                estimate::corrected(&observed, bins, &EstimateOptions::default()),
-            )
+            raw_bin_shares(&found, &x.bins, &x.class_names)
         };
-        let corrected_classes =
-            corrected_classes.context("no corrected age shares (calibration without that matrix)")?;
         for (c, score) in classes.iter_mut().enumerate() {
             let truth = members.iter().filter(|m| m.class == c).count() as f64 / n;
-            let fixed = corrected_classes.iter().find(|v| v.class == x.class_names[c]);
-            let (share, ci) = fixed.map_or((0.0, [0.0, 0.0]), |v| (v.share, v.ci95));
+            let (share, ci) = combine(&parts.iter().map(|p| (p.weight, p.classes[c])).collect::<Vec<_>>());
             score.add(truth, raw_classes[c].share, raw_classes[c].ci95, share, ci);
         }
     }
     print_report(args, &female, &classes, &x.class_names, x.by_exact, x.items.len());
     println!(
-        "  female, calibration measured on the test fold itself (no cross-validation; the floor left by \
-         audience sampling): MAE {:.2} pt",
-        100.0 * Score::mean(&floor)
+        "  female, calibration measured on all pictures, audience included (no hold-out): MAE {:.2} pt",
+        100.0 * Score::mean(&in_sample_err)
     );
     Ok(())
 }
 
 #[path = "audience_stats.rs"]
 mod stats;
+
+#[cfg(test)]
+mod tests {
+    use super::combine;
+
+    #[test]
+    fn parts_combine_by_weight_and_their_errors_add_in_quadrature() {
+        let (share, [lo, hi]) = combine(&[(1.0, (0.4, [0.3, 0.5])), (1.0, (0.6, [0.5, 0.7]))]);
+        assert!((share - 0.5).abs() < 1e-12, "{share}");
+        let half = (2.0 * 0.05_f64.powi(2)).sqrt();
+        assert!((share - lo - half).abs() < 1e-12 && (hi - share - half).abs() < 1e-12, "[{lo}, {hi}]");
+        let (weighted, _) = combine(&[(3.0, (0.2, [0.1, 0.3])), (1.0, (0.6, [0.5, 0.7]))]);
+        assert!((weighted - 0.3).abs() < 1e-12, "{weighted}");
+        assert!(combine(&[(0.0, (0.5, [0.4, 0.6]))]).0.is_nan(), "nothing counted, no share");
+    }
+}

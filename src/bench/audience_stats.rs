@@ -127,7 +127,8 @@ pub(super) fn print_report(
 ) {
     let a = args.audiences as f64;
     println!(
-        "bench audience: {} audiences of {} people drawn (with replacement) from {items} labelled pictures at {} px, {} folds",
+        "bench audience: {} audiences of {} people drawn (with replacement) from {items} labelled pictures at {} px, \
+         cross-fitted over {} folds",
         args.audiences,
         args.audience_size,
         args.size,

@@ -60,6 +60,16 @@ fn bracket_range(b: Bracket) -> (f64, f64) {
     (lo, hi)
 }
 
+/// Share of the whole-year ages in `bin` that fall in bracket `b` — the chance the bracket is
+/// right if the true age is uniform within the bin. An open bin ("70+") counts its first
+/// year only, which every bracket boundary below 70 leaves on one side.
+fn bracket_share_of_bin(bin: &AgeBin, b: Bracket) -> f64 {
+    let (lo, hi) = bracket_range(b);
+    let ages = bin.lo..=bin.hi.unwrap_or(bin.lo);
+    let inside = ages.clone().filter(|&a| lo <= f64::from(a) && f64::from(a) <= hi).count();
+    inside as f64 / ages.count() as f64
+}
+
 /// Index of the annotated bin an age falls in (gaps between bins go to the lower one).
 fn bin_index(bins: &[AgeBin], age: f64) -> Option<usize> {
     for (i, bin) in bins.iter().enumerate() {
@@ -116,6 +126,8 @@ struct Tallies {
     by_bin: Vec<Tally>,
     interval_err: f64,
     compatible: usize,
+    /// Sum over found faces of `bracket_share_of_bin`.
+    expected_exact: f64,
     teen_bin_found: usize,
     teen_bin_under18: usize,
 }
@@ -143,6 +155,7 @@ impl Tallies {
             let (b_lo, b_hi) = bracket_range(bracket);
             self.compatible +=
                 usize::from(b_lo <= bin.hi.map_or(f64::INFINITY, f64::from) && f64::from(bin.lo) <= b_hi);
+            self.expected_exact += bracket_share_of_bin(bin, bracket);
             if bin.lo <= 15 && bin.hi.is_none_or(|hi| hi >= 15) {
                 self.teen_bin_found += 1;
                 self.teen_bin_under18 += usize::from(age < 18.0);
@@ -196,6 +209,11 @@ impl Tallies {
                 Unit::Years,
             ),
             metric("bracket overlaps true bin (found)", ratio(self.compatible, all.found), Unit::Share),
+            metric(
+                "bracket exact if ages uniform in bin (found)",
+                (all.found > 0).then(|| self.expected_exact / all.found as f64),
+                Unit::Share,
+            ),
             metric(
                 "bin with 15-year-olds: under 18 (found)",
                 ratio(self.teen_bin_under18, self.teen_bin_found),

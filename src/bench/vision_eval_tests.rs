@@ -66,6 +66,9 @@ fn bin_metrics_follow_the_reference_script() {
     assert_eq!(value(&m, "bin with 15-year-olds: under 18 (found)"), Some(1.0));
     // 13-17 overlaps 10-19; 18-24 overlaps 20-29; 55-64 does not overlap 70+.
     assert_eq!(value(&m, "bracket overlaps true bin (found)"), Some(2.0 / 3.0));
+    // Ages 10-17 of 10-19 are 13-17 (8 of 10); 20-24 of 20-29 are 18-24 (5 of 10); 70+ is 65+.
+    let expected = value(&m, "bracket exact if ages uniform in bin (found)").unwrap();
+    assert!((expected - (0.8 + 0.5 + 0.0) / 3.0).abs() < 1e-12, "{expected}");
 }
 
 #[test]
