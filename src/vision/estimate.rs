@@ -6,8 +6,9 @@
 //! Gender and age shares count pictures typed person (groups too when asked) whose face was
 //! classified; everything else is in the profile-type shares only. Bracket shares are corrected
 //! only with an exact-age calibration: a calibration's annotated-bin matrix (FairFace-style
-//! 10-year bins) is kept for experiments, because corrected bin shares measured worse than raw
-//! counting on the development set (`bench audience`).
+//! 10-year bins) is kept for experiments: bins are not brackets, and corrected bin shares
+//! measured barely better than raw counting on the development set, worse for the middle bins
+//! (`bench audience`).
 //!
 //! Owns: the estimate and its JSON form. Uses: `shares`, `calibration`, `result`.
 
