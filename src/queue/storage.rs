@@ -96,15 +96,25 @@ pub struct Claim<'a> {
 pub async fn claim_jobs(conn: &mut AsyncPgConnection, claim: Claim<'_>) -> QueryResult<Vec<ClaimedJob>> {
     // Two statements rather than one with an optional predicate, so each keeps a plan that
     // uses the cursor as an index bound.
+    //
+    // The finished job is recorded before the scan locks anything. Unreferenced, `done` would
+    // run last, and the scan can hold a row it then skips: a job another worker claimed after
+    // this statement's snapshot is locked (following its update chain) before its status is
+    // re-checked, and stays locked to the end. That job is the other worker's next `done` row,
+    // or in its lease renewal: both wait on this statement while it waited on them (deadlocks
+    // under load, about one a second of stall each). The always-true test on `done` makes it an
+    // init plan that runs first; the cursor stays an index bound.
     let sql = |bound: &str| {
         format!(
             "WITH done AS (
                 UPDATE jobs SET status = 'succeeded', finished_at = now(), lease_owner = NULL,
                        lease_expires_at = NULL
                 WHERE id = $6 AND lease_owner = $4
+                RETURNING id
              ), picked AS (
                 SELECT id FROM jobs
                 WHERE status = 'queued' AND queue = $1 AND run_at <= now() AND kind = ANY($2) {bound}
+                  AND (SELECT count(*) FROM done) >= 0
                 ORDER BY priority, run_at, id
                 LIMIT $3
                 FOR UPDATE SKIP LOCKED
