@@ -284,7 +284,8 @@ pub struct Totals {
     pub gemini_abstained: usize,
     /// Pictures that would have gone to Gemini but the budget was reached.
     pub over_budget: usize,
-    /// Pictures that would have gone to Gemini but it was unavailable (quota, outage).
+    /// Pictures that would have gone to Gemini but it was unavailable (quota, outage), or
+    /// whose bytes were gone by their turn.
     pub gemini_unavailable: usize,
     /// Pictures that would have gone to Gemini but are in a format it does not take.
     pub unsupported: usize,

@@ -71,6 +71,8 @@ where
 {
     let mut report = ClassifyReport::default();
     let account = owner.tracked_account_id;
+    // Pictures this run has been through: bytes kept for another analysis are not taken again.
+    let mut seen: Vec<Vec<u8>> = Vec::new();
     let local_model = classifiers.local.as_ref().map(|l| l.model().to_owned());
     let (first_pass, unsure_rules, without_local) = match (classifiers.mode, &local_model) {
         (Mode::Cascade, Some(model)) => (
@@ -81,12 +83,13 @@ where
         _ => (classifiers.clone(), None, None),
     };
     loop {
-        let due = due_pictures(pool, account, without_local).await?;
+        let due = due_pictures(pool, account, without_local, &seen).await?;
         if due.is_empty() {
             break;
         }
         let (hashes, bytes): (Vec<Vec<u8>>, Vec<Vec<u8>>) =
             due.into_iter().map(|d| (d.content_sha256, d.bytes)).unzip();
+        seen.extend(hashes.iter().cloned());
         let run = first_pass.run(bytes, session).await;
         settle(pool, owner, &hashes, run, unsure_rules, true, &mut report).await?;
         on_batch(report.clone()).await?;
@@ -108,38 +111,98 @@ where
         .map(|d| (d.content_sha256, d.bytes))
         .collect();
         drop(conn);
-        // Another worker may have finished some of them meanwhile.
-        let (mut hashes, mut bytes, mut locals) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut hashes, mut bytes, mut locals, mut gone) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for (hash, local) in round {
             if let Some(b) = blobs.remove(hash) {
                 hashes.push(hash.clone());
                 bytes.push(b);
                 locals.push(local.clone());
+            } else {
+                gone.push(hash.clone());
             }
         }
         let run = classifiers.run_with_local(bytes, locals, session).await;
         if let Err(e) = settle(pool, owner, &hashes, run, None, false, &mut report).await {
             // Gemini cannot go on: the pictures still waiting keep their local result, and
-            // their bytes are not needed any more.
+            // their bytes go unless another analysis still needs them.
             let rest: Vec<Vec<u8>> = waiting.iter().map(|(h, _)| h.clone()).collect();
             let mut conn = pool.get().await.map_err(anyhow::Error::from)?;
-            diesel::sql_query("DELETE FROM picture_blobs WHERE content_sha256 = ANY($1)")
-                .bind::<diesel::sql_types::Array<Bytea>, _>(&rest)
-                .execute(&mut conn)
-                .await?;
+            release_bytes(&mut conn, &rest, account).await?;
             return Err(e);
         }
+        // Bytes gone before their turn (erased, or released by another analysis): answered by
+        // Gemini meanwhile, or left with the local result and counted as such, never silently.
+        report.gemini.gemini_unavailable += unanswered(pool, &gone, gemini_model.as_deref()).await?;
         on_batch(report.clone()).await?;
     }
     Ok(report)
 }
 
-/// Up to a batch of the account's fetched pictures whose bytes are held; with `without_local`,
-/// only those without a result of that local model yet.
+/// How many of `hashes` have no result of `gemini_model`.
+async fn unanswered(
+    pool: &DbPool,
+    hashes: &[Vec<u8>],
+    gemini_model: Option<&str>,
+) -> Result<usize, ClassifyError> {
+    #[derive(QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = BigInt)]
+        n: i64,
+    }
+    if hashes.is_empty() {
+        return Ok(0);
+    }
+    let mut conn = pool.get().await.map_err(anyhow::Error::from)?;
+    let count: Count = diesel::sql_query(
+        "SELECT count(*) AS n FROM unnest($1::bytea[]) AS h(content_sha256)
+         WHERE NOT EXISTS (SELECT 1 FROM classifications g
+                           WHERE g.content_sha256 = h.content_sha256 AND g.model_version = $2)",
+    )
+    .bind::<diesel::sql_types::Array<Bytea>, _>(hashes)
+    .bind::<Nullable<Text>, _>(gemini_model)
+    .get_result(&mut conn)
+    .await?;
+    Ok(count.n as usize)
+}
+
+/// Deletes the bytes of `hashes` that no other account's unfinished analysis may still send
+/// to Gemini: pictures are shared by content across accounts, and one analysis being done with
+/// a picture does not make another one done with it. Those kept go when that analysis is done
+/// with them (or at the retention purge).
+pub async fn release_bytes(
+    conn: &mut diesel_async::AsyncPgConnection,
+    hashes: &[Vec<u8>],
+    account: i64,
+) -> diesel::QueryResult<usize> {
+    if hashes.is_empty() {
+        return Ok(0);
+    }
+    diesel::sql_query(
+        "DELETE FROM picture_blobs b WHERE b.content_sha256 = ANY($1)
+           AND NOT EXISTS (
+               SELECT 1 FROM profile_pictures pp
+               JOIN comments c ON c.ig_profile_id = pp.ig_profile_id
+               JOIN tracked_account_posts tap ON tap.post_id = c.post_id
+               JOIN analyses an ON an.tracked_account_id = tap.tracked_account_id
+               WHERE pp.content_sha256 = b.content_sha256 AND pp.fetch_status = 'fetched'
+                 AND an.tracked_account_id <> $2 AND an.status IN ('queued', 'running')
+                 AND an.classifier <> 'local'
+                 AND NOT EXISTS (SELECT 1 FROM classifications g
+                                 WHERE g.content_sha256 = b.content_sha256 AND g.source_model = 'gemini'))",
+    )
+    .bind::<diesel::sql_types::Array<Bytea>, _>(hashes)
+    .bind::<BigInt, _>(account)
+    .execute(conn)
+    .await
+}
+
+/// Up to a batch of the account's fetched pictures whose bytes are held, leaving out those in
+/// `seen`; with `without_local`, only those without a result of that local model yet.
 async fn due_pictures(
     pool: &DbPool,
     account: i64,
     without_local: Option<&str>,
+    seen: &[Vec<u8>],
 ) -> Result<Vec<Due>, ClassifyError> {
     let mut conn = pool.get().await.map_err(anyhow::Error::from)?;
     Ok(diesel::sql_query(
@@ -147,13 +210,15 @@ async fn due_pictures(
          JOIN profile_pictures pp ON pp.content_sha256 = b.content_sha256 AND pp.fetch_status = 'fetched'
          JOIN comments c ON c.ig_profile_id = pp.ig_profile_id
          JOIN tracked_account_posts tap ON tap.post_id = c.post_id AND tap.tracked_account_id = $1
-         WHERE $3::text IS NULL OR NOT EXISTS (
-             SELECT 1 FROM classifications k WHERE k.content_sha256 = b.content_sha256 AND k.model_version = $3)
+         WHERE ($3::text IS NULL OR NOT EXISTS (
+             SELECT 1 FROM classifications k WHERE k.content_sha256 = b.content_sha256 AND k.model_version = $3))
+           AND b.content_sha256 <> ALL($4)
          LIMIT $2",
     )
     .bind::<BigInt, _>(account)
     .bind::<BigInt, _>(BATCH)
     .bind::<Nullable<Text>, _>(without_local)
+    .bind::<diesel::sql_types::Array<Bytea>, _>(seen)
     .load(&mut conn)
     .await?)
 }
@@ -202,10 +267,7 @@ async fn unsure_pictures(
                 waiting.push((row.content_sha256, local));
             }
             _ => {
-                diesel::sql_query("DELETE FROM picture_blobs WHERE content_sha256 = $1")
-                    .bind::<Bytea, _>(&row.content_sha256)
-                    .execute(&mut conn)
-                    .await?;
+                release_bytes(&mut conn, std::slice::from_ref(&row.content_sha256), account).await?;
             }
         }
     }
@@ -214,8 +276,9 @@ async fn unsure_pictures(
 }
 
 /// Records a run: its requests in the ledger, then in one transaction each picture's results
-/// and the deletion of its bytes (kept, with `keep_unsure`, for pictures the cascade will send
-/// to Gemini). `count`: the run's pictures are new to the report.
+/// and the release of its bytes (kept, with `keep_unsure`, for pictures the cascade will send
+/// to Gemini). A picture whose every holder was erased while it ran gets no result and loses
+/// its bytes. `count`: the run's pictures are new to the report.
 async fn settle(
     pool: &DbPool,
     owner: Owner,
@@ -228,8 +291,18 @@ async fn settle(
     let mut conn = pool.get().await.map_err(anyhow::Error::from)?;
     ledger::record(&mut conn, owner, &run.requests).await?;
     let (mut classified, mut unreadable) = (0, 0);
+    let account = owner.tracked_account_id;
     conn.transaction::<_, diesel::result::Error, _>(async |conn| {
+        crate::privacy::hold_off_erasure(conn).await?;
+        let held = still_held(conn, hashes).await?;
         for (hash, outcome) in hashes.iter().zip(&run.outcomes) {
+            if !held.contains(hash) {
+                diesel::sql_query("DELETE FROM picture_blobs WHERE content_sha256 = $1")
+                    .bind::<Bytea, _>(hash)
+                    .execute(conn)
+                    .await?;
+                continue;
+            }
             if let Some(local) = &outcome.local {
                 store_result(conn, hash, local, "local", 0).await?;
             }
@@ -252,11 +325,8 @@ async fn settle(
             let for_gemini = keep_unsure
                 .is_some_and(|rules| outcome.local.as_ref().is_some_and(|l| needs_gemini(l, rules).is_some()));
             if !for_gemini {
-                // Classified or unreadable: the bytes are not needed any more.
-                diesel::sql_query("DELETE FROM picture_blobs WHERE content_sha256 = $1")
-                    .bind::<Bytea, _>(hash)
-                    .execute(conn)
-                    .await?;
+                // Classified or unreadable: this analysis does not need the bytes any more.
+                release_bytes(conn, std::slice::from_ref(hash), account).await?;
             }
         }
         Ok(())
@@ -270,6 +340,26 @@ async fn settle(
     report.gemini.pictures = 0;
     // A fatal Gemini error stops the stage, after what the run did have is stored.
     run.fatal.map_or(Ok(()), |fatal| Err(fatal.into()))
+}
+
+/// Which of `hashes` some profile still has as its picture (the others were erased).
+async fn still_held(
+    conn: &mut diesel_async::AsyncPgConnection,
+    hashes: &[Vec<u8>],
+) -> diesel::QueryResult<std::collections::HashSet<Vec<u8>>> {
+    let rows: Vec<Hash> = diesel::sql_query(
+        "SELECT DISTINCT content_sha256 FROM profile_pictures WHERE content_sha256 = ANY($1)",
+    )
+    .bind::<diesel::sql_types::Array<Bytea>, _>(hashes)
+    .load(conn)
+    .await?;
+    Ok(rows.into_iter().map(|r| r.content_sha256).collect())
+}
+
+#[derive(QueryableByName)]
+struct Hash {
+    #[diesel(sql_type = Bytea)]
+    content_sha256: Vec<u8>,
 }
 
 /// Stores one result (a repeated store of the same picture and model changes nothing).

@@ -59,6 +59,9 @@ pub async fn erase(
 ) -> diesel::QueryResult<ErasureReport> {
     let handle = normalise(handle);
     conn.transaction::<_, diesel::result::Error, _>(async |conn| {
+        // Writers that read about this person before now finish first; later ones see the
+        // erasure and its suppression.
+        super::lock_for_erasure(conn).await?;
         let people = find_people(conn, &handle).await?;
         let ids: Vec<i64> = people.iter().map(|p| p.id).collect();
         let user_ids: Vec<String> = people.iter().filter_map(|p| p.ig_user_id.clone()).collect();

@@ -90,8 +90,36 @@ pub async fn suppress(
     Ok(())
 }
 
+/// The advisory lock that keeps an erasure and the writers of data about people apart.
+const ERASURE_LOCK: i64 = 0x6175_6469_656e_6365;
+
+/// Taken by an erasure, in its transaction: it waits for every writer holding
+/// [`hold_off_erasure`] to commit, and they wait for it, so nothing read before the erasure
+/// is written after it.
+pub async fn lock_for_erasure(conn: &mut AsyncPgConnection) -> QueryResult<()> {
+    diesel::sql_query("SELECT pg_advisory_xact_lock($1)")
+        .bind::<diesel::sql_types::BigInt, _>(ERASURE_LOCK)
+        .execute(conn)
+        .await
+        .map(drop)
+}
+
+/// Taken, in its transaction, by everything that stores data about a person read before the
+/// transaction began (scraped records, fetched pictures, classification results): the writer
+/// then re-checks, under the lock, that the person is still there or not suppressed. Shared, so
+/// writers do not wait for one another. Outside a transaction it would protect nothing.
+pub async fn hold_off_erasure(conn: &mut AsyncPgConnection) -> QueryResult<()> {
+    diesel::sql_query("SELECT pg_advisory_xact_lock_shared($1)")
+        .bind::<diesel::sql_types::BigInt, _>(ERASURE_LOCK)
+        .execute(conn)
+        .await
+        .map(drop)
+}
+
 /// Removes every item by or about a suppressed person from `records`; returns how many
-/// comments and profiles were dropped.
+/// comments and profiles were dropped. Call it in the transaction that stores `records`: it
+/// holds off erasures until that transaction ends, so a person erased meanwhile is either
+/// suppressed here or erased after the records are stored.
 pub async fn drop_suppressed(
     conn: &mut AsyncPgConnection,
     key: &PrivacyKey,
@@ -102,6 +130,7 @@ pub async fn drop_suppressed(
         #[diesel(sql_type = Bytea)]
         key_hash: Vec<u8>,
     }
+    hold_off_erasure(conn).await?;
     let people = records.comments.iter().map(|c| &c.author).chain(records.profiles.iter());
     let mut candidates: Vec<Vec<u8>> = Vec::new();
     for p in people {

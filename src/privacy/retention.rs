@@ -23,8 +23,12 @@ const STATEMENTS: [(&str, &str); 4] = [
         SELECT id FROM comments WHERE collected_at < now() - make_interval(secs => $1) LIMIT $2)"),
     ("profiles", "DELETE FROM ig_profiles WHERE id IN (
         SELECT id FROM ig_profiles WHERE collected_at < now() - make_interval(secs => $1) LIMIT $2)"),
+    // Results are shared by picture: one a newer profile still shows is kept until that
+    // profile expires.
     ("classifications", "DELETE FROM classifications WHERE id IN (
-        SELECT id FROM classifications WHERE created_at < now() - make_interval(secs => $1) LIMIT $2)"),
+        SELECT id FROM classifications k WHERE created_at < now() - make_interval(secs => $1)
+          AND NOT EXISTS (SELECT 1 FROM profile_pictures p WHERE p.content_sha256 = k.content_sha256)
+        LIMIT $2)"),
     ("picture_blobs", "DELETE FROM picture_blobs WHERE content_sha256 IN (
         SELECT content_sha256 FROM picture_blobs WHERE created_at < now() - make_interval(secs => $1) LIMIT $2)"),
 ];

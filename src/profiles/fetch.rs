@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use diesel::QueryableByName;
 use diesel::sql_types::{Array, BigInt, Bytea, Integer, Nullable, Text, Timestamptz};
-use diesel_async::RunQueryDsl;
+use diesel_async::{AsyncConnection, RunQueryDsl};
 use futures_util::StreamExt;
 use serde::Serialize;
 
@@ -125,6 +125,21 @@ async fn due_pictures(
     .await?)
 }
 
+#[derive(QueryableByName)]
+struct Status {
+    #[diesel(sql_type = Text)]
+    fetch_status: String,
+}
+
+#[derive(QueryableByName)]
+struct Stored {
+    #[diesel(sql_type = Bytea)]
+    content_sha256: Vec<u8>,
+}
+
+/// Records a batch in one transaction, for the rows still pending: a row another worker
+/// recorded meanwhile keeps that result, and a row erased meanwhile (with the erasure held off
+/// while this runs) gets nothing, so its bytes are never stored.
 async fn record(
     pool: &DbPool,
     results: &[(Pending, Result<crate::clients::pictures::Picture, FetchError>)],
@@ -132,53 +147,79 @@ async fn record(
     report: &mut FetchReport,
 ) -> Result<(), FetchStageError> {
     let mut conn = pool.get().await?;
+    let mut batch = FetchReport::default();
+    conn.transaction::<_, diesel::result::Error, _>(async |conn| {
+        crate::privacy::hold_off_erasure(conn).await?;
+        store_fetched(conn, results, &mut batch).await?;
+        store_failures(conn, results, max_attempts, &mut batch).await
+    })
+    .await?;
+    report.fetched += batch.fetched;
+    report.expired += batch.expired;
+    report.rejected += batch.rejected;
+    report.failed += batch.failed;
+    Ok(())
+}
+
+async fn store_fetched(
+    conn: &mut diesel_async::AsyncPgConnection,
+    results: &[(Pending, Result<crate::clients::pictures::Picture, FetchError>)],
+    batch: &mut FetchReport,
+) -> diesel::QueryResult<()> {
     let fetched: Vec<_> =
         results.iter().filter_map(|(p, r)| r.as_ref().ok().map(|pic| (p.id, pic))).collect();
-    if !fetched.is_empty() {
-        let hashes: Vec<Vec<u8>> = fetched.iter().map(|(_, pic)| pic.sha256.to_vec()).collect();
-        let bytes: Vec<&[u8]> = fetched.iter().map(|(_, pic)| pic.bytes.as_slice()).collect();
-        diesel::sql_query(
-            "INSERT INTO picture_blobs (content_sha256, bytes)
-             SELECT * FROM unnest($1::bytea[], $2::bytea[]) ON CONFLICT (content_sha256) DO NOTHING",
-        )
-        .bind::<Array<Bytea>, _>(&hashes)
-        .bind::<Array<Bytea>, _>(&bytes)
-        .execute(&mut conn)
-        .await?;
-        diesel::sql_query(
-            "UPDATE profile_pictures pp SET fetch_status = 'fetched', fetch_error = NULL, content_sha256 = f.hash,
-                    mime_type = f.mime, width = f.w, height = f.h, fetched_at = now(),
-                    fetch_attempts = pp.fetch_attempts + 1
-             FROM unnest($1::bigint[], $2::bytea[], $3::text[], $4::int[], $5::int[]) AS f(id, hash, mime, w, h)
-             WHERE pp.id = f.id",
-        )
-        .bind::<Array<BigInt>, _>(fetched.iter().map(|(id, _)| *id).collect::<Vec<_>>())
-        .bind::<Array<Bytea>, _>(&hashes)
-        .bind::<Array<Text>, _>(fetched.iter().map(|(_, p)| p.mime).collect::<Vec<_>>())
-        .bind::<Array<Integer>, _>(fetched.iter().map(|(_, p)| p.width as i32).collect::<Vec<_>>())
-        .bind::<Array<Integer>, _>(fetched.iter().map(|(_, p)| p.height as i32).collect::<Vec<_>>())
-        .execute(&mut conn)
-        .await?;
-        report.fetched += fetched.len();
+    if fetched.is_empty() {
+        return Ok(());
     }
+    let hashes: Vec<Vec<u8>> = fetched.iter().map(|(_, pic)| pic.sha256.to_vec()).collect();
+    let stored: Vec<Stored> = diesel::sql_query(
+        "UPDATE profile_pictures pp SET fetch_status = 'fetched', fetch_error = NULL, content_sha256 = f.hash,
+                mime_type = f.mime, width = f.w, height = f.h, fetched_at = now(),
+                fetch_attempts = pp.fetch_attempts + 1
+         FROM unnest($1::bigint[], $2::bytea[], $3::text[], $4::int[], $5::int[]) AS f(id, hash, mime, w, h)
+         WHERE pp.id = f.id AND pp.fetch_status = 'pending'
+         RETURNING pp.content_sha256",
+    )
+    .bind::<Array<BigInt>, _>(fetched.iter().map(|(id, _)| *id).collect::<Vec<_>>())
+    .bind::<Array<Bytea>, _>(&hashes)
+    .bind::<Array<Text>, _>(fetched.iter().map(|(_, p)| p.mime).collect::<Vec<_>>())
+    .bind::<Array<Integer>, _>(fetched.iter().map(|(_, p)| p.width as i32).collect::<Vec<_>>())
+    .bind::<Array<Integer>, _>(fetched.iter().map(|(_, p)| p.height as i32).collect::<Vec<_>>())
+    .load(conn)
+    .await?;
+    batch.fetched = stored.len();
+    let wanted: std::collections::HashSet<Vec<u8>> = stored.into_iter().map(|s| s.content_sha256).collect();
+    let (hashes, bytes): (Vec<&[u8]>, Vec<&[u8]>) = fetched
+        .iter()
+        .filter(|(_, pic)| wanted.contains(pic.sha256.as_slice()))
+        .map(|(_, pic)| (pic.sha256.as_slice(), pic.bytes.as_slice()))
+        .unzip();
+    diesel::sql_query(
+        "INSERT INTO picture_blobs (content_sha256, bytes)
+         SELECT * FROM unnest($1::bytea[], $2::bytea[]) ON CONFLICT (content_sha256) DO NOTHING",
+    )
+    .bind::<Array<Bytea>, _>(&hashes)
+    .bind::<Array<Bytea>, _>(&bytes)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+async fn store_failures(
+    conn: &mut diesel_async::AsyncPgConnection,
+    results: &[(Pending, Result<crate::clients::pictures::Picture, FetchError>)],
+    max_attempts: i32,
+    batch: &mut FetchReport,
+) -> diesel::QueryResult<()> {
     let mut ids = Vec::new();
     let mut statuses = Vec::new();
     let mut errors = Vec::new();
     for (p, r) in results {
         let Err(e) = r else { continue };
         let status = match e {
-            FetchError::Expired(_) => {
-                report.expired += 1;
-                "expired"
-            }
-            FetchError::Rejected(_) => {
-                report.rejected += 1;
-                "rejected"
-            }
-            FetchError::Transient(_) if p.fetch_attempts + 1 >= max_attempts => {
-                report.failed += 1;
-                "failed"
-            }
+            FetchError::Expired(_) => "expired",
+            FetchError::Rejected(_) => "rejected",
+            FetchError::Transient(_) if p.fetch_attempts + 1 >= max_attempts => "failed",
             FetchError::Transient(_) => "pending",
         };
         ids.push(p.id);
@@ -188,17 +229,29 @@ async fn record(
             other => other.to_string(),
         });
     }
-    if !ids.is_empty() {
-        diesel::sql_query(
-            "UPDATE profile_pictures pp SET fetch_status = f.status, fetch_error = f.error,
-                    fetch_attempts = pp.fetch_attempts + 1
-             FROM unnest($1::bigint[], $2::text[], $3::text[]) AS f(id, status, error) WHERE pp.id = f.id",
-        )
-        .bind::<Array<BigInt>, _>(&ids)
-        .bind::<Array<Text>, _>(&statuses)
-        .bind::<Array<Text>, _>(&errors)
-        .execute(&mut conn)
-        .await?;
+    if ids.is_empty() {
+        return Ok(());
+    }
+    // Only rows still pending: a picture another worker fetched meanwhile stays fetched.
+    let recorded: Vec<Status> = diesel::sql_query(
+        "UPDATE profile_pictures pp SET fetch_status = f.status, fetch_error = f.error,
+                fetch_attempts = pp.fetch_attempts + 1
+         FROM unnest($1::bigint[], $2::text[], $3::text[]) AS f(id, status, error)
+         WHERE pp.id = f.id AND pp.fetch_status = 'pending'
+         RETURNING pp.fetch_status",
+    )
+    .bind::<Array<BigInt>, _>(&ids)
+    .bind::<Array<Text>, _>(&statuses)
+    .bind::<Array<Text>, _>(&errors)
+    .load(conn)
+    .await?;
+    for r in recorded {
+        match r.fetch_status.as_str() {
+            "expired" => batch.expired += 1,
+            "rejected" => batch.rejected += 1,
+            "failed" => batch.failed += 1,
+            _ => {}
+        }
     }
     Ok(())
 }

@@ -221,3 +221,223 @@ fn no_special_category_appears_in_schema_or_api() {
     // The check itself works.
     assert_eq!(forbidden_in("{\"ethnicity\": 1, \"trace\": 2}"), vec!["ethnicity"]);
 }
+
+/// One tracked account per handle in `accounts`, each with post `P<i>` commented on by every
+/// one of `fans` (ids 9000+); each fan's picture is `pending` at `url(fan)`. Returns the
+/// accounts' ids.
+async fn accounts_sharing_fans(
+    db: &TestDb,
+    accounts: &[&str],
+    fans: &[&str],
+    url: &dyn Fn(&str) -> String,
+) -> Vec<i64> {
+    db.execute("INSERT INTO users (email, password_hash) VALUES ('p@example.com', '!')").await;
+    let mut ids = Vec::new();
+    for (i, handle) in accounts.iter().enumerate() {
+        db.execute(&format!(
+            "WITH t AS (INSERT INTO tracked_accounts (user_id, handle) SELECT id, '{handle}' FROM users RETURNING id),
+                  p AS (INSERT INTO posts (ig_post_id, owner_username) VALUES ('P{i}', '{handle}') RETURNING id)
+             INSERT INTO tracked_account_posts (tracked_account_id, post_id) SELECT t.id, p.id FROM t, p"
+        ))
+        .await;
+        ids.push(db.count(&format!("SELECT id AS n FROM tracked_accounts WHERE handle = '{handle}'")).await);
+    }
+    for (i, fan) in fans.iter().enumerate() {
+        db.execute(&format!(
+            "WITH p AS (INSERT INTO ig_profiles (ig_user_id, username) VALUES ('{id}', '{fan}') RETURNING id),
+                  c AS (INSERT INTO comments (ig_comment_id, post_id, ig_profile_id)
+                        SELECT 'C{i}-' || posts.id, posts.id, p.id FROM p, posts)
+             INSERT INTO profile_pictures (ig_profile_id, source_url, source_path, fetch_status)
+             SELECT id, '{url}', '{url}', 'pending' FROM p",
+            id = 9_000 + i,
+            url = url(fan)
+        ))
+        .await;
+    }
+    ids
+}
+
+fn picture_client() -> (audiencelens::clients::pictures::PictureClient, audiencelens::config::PictureSettings)
+{
+    let config = audiencelens::config::Config::load_from(None, &[]).expect("config");
+    let client =
+        audiencelens::clients::pictures::PictureClient::new(&config.settings.pictures).expect("client");
+    (client, config.settings.pictures.clone())
+}
+
+fn fetch_in_background(
+    db: &TestDb,
+    account: i64,
+) -> tokio::task::JoinHandle<audiencelens::profiles::fetch::FetchReport> {
+    let pool = db.pool.clone();
+    let (client, settings) = picture_client();
+    tokio::spawn(async move {
+        audiencelens::profiles::fetch::fetch_account_pictures(
+            &pool,
+            &client,
+            &settings,
+            account,
+            false,
+            |_| async { Ok(()) },
+        )
+        .await
+        .expect("fetch")
+    })
+}
+
+async fn until_requested(server: &wiremock::MockServer) {
+    crate::helpers::eventually(std::time::Duration::from_secs(10), "the picture is requested", || async {
+        !server.received_requests().await.unwrap_or_default().is_empty()
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_person_erased_while_their_picture_downloads_leaves_no_bytes() {
+    let db = TestDb::new().await;
+    let server = wiremock::MockServer::start().await;
+    let url = |fan: &str| crate::stubs::picture_url(&server, fan);
+    let account = accounts_sharing_fans(&db, &["brand.one"], &["late.fan"], &url).await[0];
+    wiremock::Mock::given(wiremock::matchers::method("GET"))
+        .respond_with(
+            wiremock::ResponseTemplate::new(200)
+                .insert_header("content-type", "image/jpeg")
+                .set_body_bytes(crate::stubs::jpeg(64, 64, [200, 120, 90]))
+                .set_delay(std::time::Duration::from_millis(800)),
+        )
+        .mount(&server)
+        .await;
+    let fetch = fetch_in_background(&db, account);
+    until_requested(&server).await;
+    let key = audiencelens::privacy::PrivacyKey::new(None);
+    let report = audiencelens::privacy::erase::erase(&mut *db.conn().await, &key, "late.fan", "test")
+        .await
+        .expect("erase");
+    assert_eq!(report.profiles, 1);
+    let fetched = fetch.await.expect("fetch task");
+    assert_eq!(fetched.fetched, 0, "{fetched:?}");
+    assert_eq!(
+        db.count("SELECT count(*) AS n FROM picture_blobs").await,
+        0,
+        "the erased person's bytes were stored"
+    );
+    assert!(!everything(&db).await.contains("late.fan"));
+}
+
+#[tokio::test]
+async fn a_failed_duplicate_download_does_not_undo_a_fetched_picture() {
+    let db = TestDb::new().await;
+    let server = wiremock::MockServer::start().await;
+    let url = |fan: &str| crate::stubs::picture_url(&server, fan);
+    let account = accounts_sharing_fans(&db, &["brand.one"], &["shared.fan"], &url).await[0];
+    wiremock::Mock::given(wiremock::matchers::method("GET"))
+        .respond_with(wiremock::ResponseTemplate::new(404).set_delay(std::time::Duration::from_millis(800)))
+        .mount(&server)
+        .await;
+    let fetch = fetch_in_background(&db, account);
+    until_requested(&server).await;
+    // Another account's fetch job got the same picture first.
+    db.execute("INSERT INTO picture_blobs (content_sha256, bytes) VALUES ('\\x02', '\\xffd8ff')").await;
+    db.execute("UPDATE profile_pictures SET fetch_status = 'fetched', content_sha256 = '\\x02'").await;
+    let fetched = fetch.await.expect("fetch task");
+    assert_eq!((fetched.fetched, fetched.rejected, fetched.expired), (0, 0, 0), "{fetched:?}");
+    assert_eq!(
+        db.count("SELECT count(*) AS n FROM profile_pictures WHERE fetch_status = 'fetched'").await,
+        1
+    );
+}
+
+#[tokio::test]
+async fn an_erasure_waits_for_a_store_that_read_the_suppression_list_before_it() {
+    use diesel_async::AsyncConnection;
+    let db = TestDb::new().await;
+    accounts_sharing_fans(&db, &["brand.one"], &["early.fan"], &|f| format!("https://cdn.example/{f}")).await;
+    let pool = db.pool.clone();
+    let mut writer = db.conn().await;
+    writer
+        .transaction::<_, diesel::result::Error, _>(async |conn| {
+            // An importer past its suppression check, storing a new comment by the person.
+            audiencelens::privacy::hold_off_erasure(conn).await?;
+            let erase = tokio::spawn(async move {
+                let key = audiencelens::privacy::PrivacyKey::new(None);
+                let mut conn = pool.get().await.expect("connection");
+                audiencelens::privacy::erase::erase(&mut conn, &key, "early.fan", "test").await.expect("erase")
+            });
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            assert!(!erase.is_finished(), "the erasure ran beside a store it cannot see");
+            use diesel_async::RunQueryDsl;
+            diesel::sql_query(
+                "INSERT INTO comments (ig_comment_id, post_id, ig_profile_id, body)
+                 SELECT 'late', (SELECT min(id) FROM posts), id, 'hello' FROM ig_profiles WHERE username = 'early.fan'",
+            )
+            .execute(conn)
+            .await?;
+            Ok(erase)
+        })
+        .await
+        .expect("store")
+        .await
+        .expect("erase task");
+    assert_eq!(
+        db.count("SELECT count(*) AS n FROM comments").await,
+        0,
+        "the late comment survived the erasure"
+    );
+    assert!(!everything(&db).await.contains("early.fan"));
+}
+
+#[tokio::test]
+async fn shared_picture_bytes_are_kept_while_another_analysis_may_send_them_to_gemini() {
+    use audiencelens::insights::classify::release_bytes;
+    let db = TestDb::new().await;
+    let ids = accounts_sharing_fans(&db, &["local.brand", "gemini.brand"], &["both.fan"], &|f| {
+        format!("https://cdn.example/{f}")
+    })
+    .await;
+    db.execute("INSERT INTO picture_blobs (content_sha256, bytes) VALUES ('\\x03', '\\xffd8ff')").await;
+    db.execute("UPDATE profile_pictures SET fetch_status = 'fetched', content_sha256 = '\\x03'").await;
+    db.execute(&format!(
+        "INSERT INTO analyses (tracked_account_id, status, stage, classifier) VALUES ({}, 'running', 'classify', 'gemini')",
+        ids[1]
+    ))
+    .await;
+    let hash = vec![vec![3_u8]];
+    let blobs = "SELECT count(*) AS n FROM picture_blobs";
+    // The local analysis is done with it; the Gemini one is not.
+    assert_eq!(release_bytes(&mut *db.conn().await, &hash, ids[0]).await.expect("release"), 0);
+    assert_eq!(db.count(blobs).await, 1);
+    // The Gemini analysis itself may let go of them.
+    assert_eq!(release_bytes(&mut *db.conn().await, &hash, ids[1]).await.expect("release"), 1);
+    db.execute("INSERT INTO picture_blobs (content_sha256, bytes) VALUES ('\\x03', '\\xffd8ff')").await;
+    // Once Gemini has answered, or the analysis has finished, nobody needs them.
+    db.execute(
+        "INSERT INTO classifications (content_sha256, model_version, source_model, profile_type)
+         VALUES ('\\x03', 'gemini-test', 'gemini', 'person')",
+    )
+    .await;
+    assert_eq!(release_bytes(&mut *db.conn().await, &hash, ids[0]).await.expect("release"), 1);
+    db.execute("INSERT INTO picture_blobs (content_sha256, bytes) VALUES ('\\x03', '\\xffd8ff')").await;
+    db.execute("DELETE FROM classifications").await;
+    db.execute("UPDATE analyses SET status = 'succeeded'").await;
+    assert_eq!(release_bytes(&mut *db.conn().await, &hash, ids[0]).await.expect("release"), 1);
+    assert_eq!(db.count(blobs).await, 0);
+}
+
+#[tokio::test]
+async fn retention_keeps_a_result_a_newer_profile_still_shows() {
+    let db = TestDb::new().await;
+    accounts_sharing_fans(&db, &["brand.one"], &["new.fan"], &|f| format!("https://cdn.example/{f}")).await;
+    db.execute("UPDATE profile_pictures SET fetch_status = 'fetched', content_sha256 = '\\x04'").await;
+    db.execute(
+        "INSERT INTO classifications (content_sha256, model_version, source_model, profile_type, created_at)
+         VALUES ('\\x04', 'test', 'local', 'person', now() - interval '200 days'),
+                ('\\x05', 'test', 'local', 'person', now() - interval '200 days')",
+    )
+    .await;
+    let report =
+        retention::purge_expired(&mut *db.conn().await, std::time::Duration::from_hours(90 * 24), 100)
+            .await
+            .expect("purge");
+    assert_eq!(report.classifications, 1, "{report:?}");
+    assert_eq!(db.count("SELECT count(*) AS n FROM classifications WHERE content_sha256 = '\\x04'").await, 1);
+}
