@@ -74,6 +74,7 @@ where
     // Pictures this run has been through: bytes kept for another analysis are not taken again.
     let mut seen: Vec<Vec<u8>> = Vec::new();
     let local_model = classifiers.local.as_ref().map(|l| l.model().to_owned());
+    let gemini_model = classifiers.gemini.as_ref().map(crate::clients::gemini::GeminiClient::model_version);
     let (first_pass, unsure_rules, without_local) = match (classifiers.mode, &local_model) {
         (Mode::Cascade, Some(model)) => (
             Classifiers { mode: Mode::Local, ..classifiers.clone() },
@@ -82,8 +83,20 @@ where
         ),
         _ => (classifiers.clone(), None, None),
     };
+    // Pictures that already have this run's answer (bytes stored again by a later fetch of the
+    // same picture) are not run, nor paid for, twice: their bytes are released instead.
+    let answered_by = match classifiers.mode {
+        Mode::Cascade => without_local,
+        Mode::Local => local_model.as_deref(),
+        Mode::Gemini => gemini_model.as_deref(),
+    };
+    if classifiers.mode != Mode::Cascade
+        && let Some(model) = answered_by
+    {
+        release_answered(pool, account, model).await?;
+    }
     loop {
-        let due = due_pictures(pool, account, without_local, &seen).await?;
+        let due = due_pictures(pool, account, answered_by, &seen).await?;
         if due.is_empty() {
             break;
         }
@@ -95,7 +108,6 @@ where
         on_batch(report.clone()).await?;
     }
     let Some(local_model) = without_local else { return Ok(report) };
-    let gemini_model = classifiers.gemini.as_ref().map(crate::clients::gemini::GeminiClient::model_version);
     let waiting =
         unsure_pictures(pool, account, local_model, gemini_model.as_deref(), &classifiers.rules).await?;
     for round in waiting.chunks(BATCH as usize) {
@@ -196,12 +208,31 @@ pub async fn release_bytes(
     .await
 }
 
+/// Releases the held bytes of the account's pictures that already have a result of `model`.
+async fn release_answered(pool: &DbPool, account: i64, model: &str) -> Result<(), ClassifyError> {
+    let mut conn = pool.get().await.map_err(anyhow::Error::from)?;
+    let answered: Vec<Hash> = diesel::sql_query(
+        "SELECT DISTINCT b.content_sha256 FROM picture_blobs b
+         JOIN profile_pictures pp ON pp.content_sha256 = b.content_sha256 AND pp.fetch_status = 'fetched'
+         JOIN comments c ON c.ig_profile_id = pp.ig_profile_id
+         JOIN tracked_account_posts tap ON tap.post_id = c.post_id AND tap.tracked_account_id = $1
+         WHERE EXISTS (SELECT 1 FROM classifications k WHERE k.content_sha256 = b.content_sha256 AND k.model_version = $2)",
+    )
+    .bind::<BigInt, _>(account)
+    .bind::<Text, _>(model)
+    .load(&mut conn)
+    .await?;
+    let hashes: Vec<Vec<u8>> = answered.into_iter().map(|h| h.content_sha256).collect();
+    release_bytes(&mut conn, &hashes, account).await?;
+    Ok(())
+}
+
 /// Up to a batch of the account's fetched pictures whose bytes are held, leaving out those in
-/// `seen`; with `without_local`, only those without a result of that local model yet.
+/// `seen`; with `answered_by`, only those without a result of that model yet.
 async fn due_pictures(
     pool: &DbPool,
     account: i64,
-    without_local: Option<&str>,
+    answered_by: Option<&str>,
     seen: &[Vec<u8>],
 ) -> Result<Vec<Due>, ClassifyError> {
     let mut conn = pool.get().await.map_err(anyhow::Error::from)?;
@@ -217,7 +248,7 @@ async fn due_pictures(
     )
     .bind::<BigInt, _>(account)
     .bind::<BigInt, _>(BATCH)
-    .bind::<Nullable<Text>, _>(without_local)
+    .bind::<Nullable<Text>, _>(answered_by)
     .bind::<diesel::sql_types::Array<Bytea>, _>(seen)
     .load(&mut conn)
     .await?)

@@ -502,10 +502,20 @@ async fn analyse(
     state: &audiencelens::app::AppState,
     account_id: i64,
 ) -> audiencelens::analyses::Analysis {
+    analyse_as(db, state, account_id, "cascade").await
+}
+
+/// Runs an analysis with `classifier` of the account over what is stored and returns it.
+async fn analyse_as(
+    db: &TestDb,
+    state: &audiencelens::app::AppState,
+    account_id: i64,
+    classifier: &str,
+) -> audiencelens::analyses::Analysis {
     use audiencelens::jobs::classify::ClassifyPictures;
     let mut conn = db.conn().await;
     let analysis =
-        audiencelens::analyses::create_analysis(&mut conn, account_id, "cascade").await.expect("analysis");
+        audiencelens::analyses::create_analysis(&mut conn, account_id, classifier).await.expect("analysis");
     audiencelens::queue::enqueue_one(
         &mut conn,
         audiencelens::jobs::new_job(&state.config, &ClassifyPictures { analysis_id: analysis.id }).unwrap(),
@@ -613,6 +623,38 @@ async fn the_cascade_sends_only_unsure_pictures_and_the_ledger_matches() {
     assert!(
         (snapshot["cost"]["total_usd"].as_f64().unwrap() - (want.nano / 1000) as f64 / 1e6).abs() < 1e-12
     );
+}
+
+#[tokio::test]
+async fn a_picture_gemini_already_answered_is_not_paid_for_again() {
+    if !models_present() {
+        return;
+    }
+    let pictures: Vec<(String, Vec<u8>)> = demo_pictures().into_iter().take(4).collect();
+    let (server, stub) = start_stub(|_, images| labels_for(images)).await;
+    let db = TestDb::new().await;
+    let state = audiencelens::app::AppState::build(cascade_config(&db, &server, &[])).expect("state");
+    let account = account_with_pictures(&db, &pictures, None).await;
+    let first = analyse_as(&db, &state, account, "gemini").await;
+    assert_eq!(first.status, "succeeded", "{:?}", first.error);
+    let sent = |stub: &Stub| stub.seen.lock().unwrap().iter().map(|s| s.images.len()).sum::<usize>();
+    let unique = pictures.len() - duplicates(&pictures) as usize;
+    assert_eq!(sent(&stub), unique);
+    assert_eq!(db.count("SELECT count(*) AS n FROM picture_blobs").await, 0);
+
+    // The same pictures fetched again (another profile, a later scrape): held, already answered.
+    for (_, bytes) in &pictures {
+        db.execute(&format!(
+            "INSERT INTO picture_blobs (content_sha256, bytes) VALUES ('\\x{}', '\\x{}') ON CONFLICT DO NOTHING",
+            hex::encode(Sha256::digest(bytes)),
+            hex::encode(bytes)
+        ))
+        .await;
+    }
+    let second = analyse_as(&db, &state, account, "gemini").await;
+    assert_eq!(second.status, "succeeded", "{:?}", second.error);
+    assert_eq!(sent(&stub), unique, "nothing sent twice");
+    assert_eq!(db.count("SELECT count(*) AS n FROM picture_blobs").await, 0, "bytes released");
 }
 
 fn duplicates(pictures: &[(String, Vec<u8>)]) -> i64 {
