@@ -69,7 +69,9 @@ impl AppState {
             let random: [u8; 32] = rand::random();
             secrecy::SecretString::from(hex::encode(random))
         });
-        let tokens = TokenKeys::new(&secret, config.settings.auth.token_ttl_secs);
+        let auth = &config.settings.auth;
+        let max_session = i64::try_from(auth.max_session_hours.saturating_mul(3600)).unwrap_or(i64::MAX);
+        let tokens = TokenKeys::new(&secret, auth.token_ttl_secs, max_session);
         let privacy = PrivacyKey::new(config.secrets.privacy_key.as_ref());
         Ok(Self {
             pool,

@@ -133,6 +133,7 @@ pub struct ServerSettings {
 #[serde(deny_unknown_fields)]
 pub struct AuthSettings {
     pub token_ttl_secs: i64,
+    pub max_session_hours: u64,
     pub allow_registration: bool,
 }
 
@@ -484,6 +485,7 @@ impl Config {
             ("server.rate_limit_per_user_per_minute", u64::from(s.server.rate_limit_per_user_per_minute)),
             ("server.login_attempts_per_minute", u64::from(s.server.login_attempts_per_minute)),
             ("auth.token_ttl_secs", u64::try_from(s.auth.token_ttl_secs).unwrap_or(0)),
+            ("auth.max_session_hours", s.auth.max_session_hours),
             ("apify.request_timeout_secs", s.apify.request_timeout_secs),
             ("apify.run_timeout_secs", s.apify.run_timeout_secs),
             ("apify.page_size", s.apify.page_size),

@@ -169,6 +169,17 @@ pub async fn list_user_analyses(
     .await
 }
 
+/// Locks the account's row until the transaction ends, so that two callers cannot both find
+/// it idle and both start (and pay for) an analysis; returns its unfinished analysis, if any.
+/// Call it inside the transaction that starts or reopens the analysis.
+pub async fn lock_for_start(conn: &mut AsyncPgConnection, account_id: i64) -> QueryResult<Option<Analysis>> {
+    diesel::sql_query("SELECT id FROM tracked_accounts WHERE id = $1 FOR UPDATE")
+        .bind::<BigInt, _>(account_id)
+        .execute(conn)
+        .await?;
+    active_analysis(conn, account_id).await
+}
+
 /// The account's unfinished analysis, if any.
 pub async fn active_analysis(conn: &mut AsyncPgConnection, account_id: i64) -> QueryResult<Option<Analysis>> {
     analyses::table
@@ -219,24 +230,34 @@ pub async fn cancel_user_analysis(
     Ok(Some(n == 1))
 }
 
-/// Reopens the user's failed analysis and puts its failed stage job back in the queue.
-/// `None`: no such analysis; `Some(false)`: it has not failed, or no failed stage job is left.
-pub async fn retry_user_analysis(
-    conn: &mut AsyncPgConnection,
-    user_id: i64,
-    id: i64,
-) -> QueryResult<Option<bool>> {
+/// What became of a retry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Retry {
+    NotFound,
+    /// It has not failed, or no failed stage job is left.
+    NotFailed,
+    /// Another analysis of the account is unfinished (its id).
+    Busy(i64),
+    Reopened,
+}
+
+/// Reopens the user's failed analysis and puts its failed stage job back in the queue, unless
+/// another analysis of the account is unfinished.
+pub async fn retry_user_analysis(conn: &mut AsyncPgConnection, user_id: i64, id: i64) -> QueryResult<Retry> {
     use diesel_async::AsyncConnection;
     #[derive(QueryableByName)]
     struct Job {
         #[diesel(sql_type = BigInt)]
         id: i64,
     }
-    let Some(analysis) = get_user_analysis(conn, user_id, id).await? else { return Ok(None) };
+    let Some(analysis) = get_user_analysis(conn, user_id, id).await? else { return Ok(Retry::NotFound) };
     if analysis.status != "failed" {
-        return Ok(Some(false));
+        return Ok(Retry::NotFailed);
     }
     conn.transaction::<_, diesel::result::Error, _>(async |conn| {
+        if let Some(busy) = lock_for_start(conn, analysis.tracked_account_id).await? {
+            return Ok(Retry::Busy(busy.id));
+        }
         let failed: Option<Job> = diesel::sql_query(
             "SELECT id FROM jobs WHERE dedupe_key LIKE $1 AND status = 'failed' ORDER BY id DESC LIMIT 1",
         )
@@ -244,14 +265,15 @@ pub async fn retry_user_analysis(
         .get_result(conn)
         .await
         .optional()?;
-        let Some(job) = failed else { return Ok(Some(false)) };
+        let Some(job) = failed else { return Ok(Retry::NotFailed) };
         diesel::sql_query(
             "UPDATE analyses SET status = 'running', error = NULL, finished_at = NULL WHERE id = $1",
         )
         .bind::<BigInt, _>(id)
         .execute(conn)
         .await?;
-        Ok(Some(crate::queue::storage::retry_job(conn, crate::queue::JobId(job.id)).await?))
+        let reopened = crate::queue::storage::retry_job(conn, crate::queue::JobId(job.id)).await?;
+        Ok(if reopened { Retry::Reopened } else { Retry::NotFailed })
     })
     .await
 }

@@ -4,6 +4,7 @@
 #![allow(unused_qualifications)]
 
 use actix_web::{HttpResponse, get, post, web};
+use diesel_async::AsyncConnection;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -84,9 +85,15 @@ pub async fn start(
     state: web::Data<AppState>,
     user: AuthUser,
     id: web::Path<i64>,
-    body: Option<web::Json<NewAnalysis>>,
+    body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let classifier = body.and_then(|b| b.into_inner().classifier).unwrap_or_else(|| "local".to_owned());
+    // No body means the defaults; a body that does not parse is refused, never ignored.
+    let body: NewAnalysis = if body.iter().all(u8::is_ascii_whitespace) {
+        NewAnalysis::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest(format!("invalid body: {e}")))?
+    };
+    let classifier = body.classifier.unwrap_or_else(|| "local".to_owned());
     if !matches!(classifier.as_str(), "local" | "gemini" | "cascade") {
         return Err(ApiError::BadRequest("classifier must be local, gemini or cascade".into()));
     }
@@ -100,10 +107,18 @@ pub async fn start(
     let account = accounts::get_user_account(&mut conn, user.id, *id)
         .await?
         .ok_or_else(|| ApiError::NotFound("no such account".into()))?;
-    if let Some(running) = analyses::active_analysis(&mut conn, account.id).await? {
-        return Err(ApiError::Conflict(format!("analysis {} of this account is still running", running.id)));
-    }
-    let analysis = pipeline::start_analysis(&mut conn, &state.config, &account, &classifier).await?;
+    // Checked and started under the account's lock: two requests at once start one analysis.
+    let analysis = conn
+        .transaction::<_, ApiError, _>(async |conn| {
+            if let Some(running) = analyses::lock_for_start(conn, account.id).await? {
+                return Err(ApiError::Conflict(format!(
+                    "analysis {} of this account is still running",
+                    running.id
+                )));
+            }
+            Ok(pipeline::start_analysis(conn, &state.config, &account, &classifier).await?)
+        })
+        .await?;
     Ok(HttpResponse::Accepted().json(AnalysisView::from(analysis)))
 }
 
@@ -180,9 +195,12 @@ pub async fn retry(
 ) -> Result<HttpResponse, ApiError> {
     let mut conn = state.pool.get().await?;
     match analyses::retry_user_analysis(&mut conn, user.id, *id).await? {
-        None => Err(not_found()),
-        Some(false) => Err(ApiError::Conflict("only a failed analysis can be retried".into())),
-        Some(true) => {
+        analyses::Retry::NotFound => Err(not_found()),
+        analyses::Retry::NotFailed => Err(ApiError::Conflict("only a failed analysis can be retried".into())),
+        analyses::Retry::Busy(other) => {
+            Err(ApiError::Conflict(format!("analysis {other} of this account is still running")))
+        }
+        analyses::Retry::Reopened => {
             let a = analyses::get_user_analysis(&mut conn, user.id, *id).await?.ok_or_else(not_found)?;
             Ok(HttpResponse::Accepted().json(AnalysisView::from(a)))
         }

@@ -15,6 +15,7 @@ use utoipa::ToSchema;
 use super::error::ApiError;
 use super::limits::RateLimits;
 use crate::app::AppState;
+use crate::users::tokens::Session;
 use crate::users::{self, Email, api_keys, password};
 
 /// An authenticated caller. Every query a handler runs is scoped to `id`.
@@ -22,14 +23,18 @@ use crate::users::{self, Email, api_keys, password};
 pub struct AuthUser {
     pub id: i64,
     pub is_admin: bool,
+    /// The login behind a token; `None` for an API key.
+    pub session: Option<Session>,
 }
 
-/// The client address: the peer, or the first `X-Forwarded-For` hop when configured to trust it.
+/// The client address: the peer, or, when configured to trust a proxy, the address that proxy
+/// saw, which it appended last to `X-Forwarded-For` (entries before it are the client's to
+/// write).
 #[must_use]
 pub fn client_ip(req: &HttpRequest, limits: &RateLimits) -> IpAddr {
     let forwarded = limits
         .trust_forwarded_for
-        .then(|| req.headers().get("x-forwarded-for")?.to_str().ok()?.split(',').next()?.trim().parse().ok())
+        .then(|| req.headers().get("x-forwarded-for")?.to_str().ok()?.rsplit(',').next()?.trim().parse().ok())
         .flatten();
     forwarded.or_else(|| req.peer_addr().map(|a| a.ip())).unwrap_or(IpAddr::from([0, 0, 0, 0]))
 }
@@ -47,11 +52,12 @@ impl FromRequest for AuthUser {
                 return Err(ApiError::Unauthorized.into());
             };
             let token = bearer.token();
-            let user_id = if token.starts_with(api_keys::KEY_PREFIX) {
+            let (user_id, session) = if token.starts_with(api_keys::KEY_PREFIX) {
                 let mut conn = state.pool.get().await.map_err(ApiError::from)?;
-                api_keys::user_for_key(&mut conn, token).await.map_err(ApiError::from)?
+                (api_keys::user_for_key(&mut conn, token).await.map_err(ApiError::from)?, None)
             } else {
-                state.tokens.verify(token)
+                let session = state.tokens.verify(token);
+                (session.map(|s| s.user_id), session)
             };
             let Some(id) = user_id else { return Err(ApiError::Unauthorized.into()) };
             // A deleted user's token dies with the user (within the cache's few seconds).
@@ -68,7 +74,7 @@ impl FromRequest for AuthUser {
             if let Some(limits) = limits {
                 limits.check_user(id)?;
             }
-            Ok(Self { id, is_admin })
+            Ok(Self { id, is_admin, session })
         })
     }
 }
@@ -130,8 +136,11 @@ pub async fn login(
     limits: web::Data<RateLimits>,
     body: web::Json<Credentials>,
 ) -> Result<HttpResponse, ApiError> {
-    limits.check_login(client_ip(&req, &limits), &body.email)?;
-    let found = match Email::parse(&body.email) {
+    let email = Email::parse(&body.email);
+    // Counted per address as stored (trimmed, lower case), so spellings of one address share a
+    // budget; all unreadable addresses share one.
+    limits.check_login(client_ip(&req, &limits), email.as_ref().map_or("", Email::as_str))?;
+    let found = match email {
         Ok(email) => users::credentials(&mut *state.pool.get().await?, &email).await?,
         Err(_) => None,
     };
@@ -149,12 +158,23 @@ fn token_response(state: &AppState, user_id: i64) -> Result<HttpResponse, ApiErr
     Ok(HttpResponse::Ok().json(TokenResponse { access_token, token_type: "Bearer", expires_at }))
 }
 
-/// A fresh token for a caller whose token (or key) is still valid.
-#[utoipa::path(post, path = "/api/v1/auth/refresh", responses((status = 200, body = TokenResponse), (status = 401)),
+/// A fresh token in the same login session, while it is younger than `auth.max_session_hours`
+/// (then 401: log in again). An API key needs no token: send the key itself.
+#[utoipa::path(post, path = "/api/v1/auth/refresh",
+    responses((status = 200, body = TokenResponse), (status = 400), (status = 401)),
     security(("bearer" = [])), tag = "auth")]
 #[post("/auth/refresh")]
 pub async fn refresh(state: web::Data<AppState>, user: AuthUser) -> Result<HttpResponse, ApiError> {
-    token_response(&state, user.id)
+    let Some(session) = user.session else {
+        return Err(ApiError::BadRequest(
+            "an API key is the credential itself: send it with each request (tokens come from /auth/login)"
+                .into(),
+        ));
+    };
+    let Some((access_token, expires_at)) = state.tokens.refresh(session).map_err(anyhow::Error::from)? else {
+        return Err(ApiError::Unauthorized);
+    };
+    Ok(HttpResponse::Ok().json(TokenResponse { access_token, token_type: "Bearer", expires_at }))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

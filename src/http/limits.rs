@@ -67,13 +67,14 @@ impl RateLimits {
         self.check(&self.per_user, &user_id)
     }
 
-    /// Login attempts count against both the client and the account tried.
+    /// Login attempts count against both the client and the account tried (`email` as
+    /// stored: trimmed, lower case).
     ///
     /// # Errors
     /// [`ApiError::TooManyRequests`] with the wait.
     pub fn check_login(&self, ip: IpAddr, email: &str) -> Result<(), ApiError> {
         self.check(&self.login, &format!("ip:{ip}"))?;
-        self.check(&self.login, &format!("email:{}", email.to_ascii_lowercase()))
+        self.check(&self.login, &format!("email:{}", email.trim().to_ascii_lowercase()))
     }
 
     /// Forgets idle keys so memory stays bounded.

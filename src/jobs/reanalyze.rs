@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use diesel::QueryableByName;
 use diesel::sql_types::BigInt;
-use diesel_async::RunQueryDsl;
+use diesel_async::{AsyncConnection, RunQueryDsl};
 use serde::{Deserialize, Serialize};
 
 use super::JobEnv;
@@ -55,13 +55,23 @@ impl Job for ReanalyzeDue {
                 }
                 _ => ("local", false),
             };
-            let analysis = pipeline::start_analysis(&mut conn, &env.config, &account, classifier).await?;
-            if fell_back {
-                // Remembered, so the next scheduled run asks for Gemini again once a key is set.
-                let asked = serde_json::json!({"requested_classifier": asked});
-                analyses::set_progress(&mut conn, analysis.id, &asked).await?;
-            }
-            started += 1;
+            // Under the account's lock: an analysis started meanwhile (by a user) is not doubled.
+            let config = &env.config;
+            let started_one = conn
+                .transaction::<_, diesel::result::Error, _>(async |conn| {
+                    if analyses::lock_for_start(conn, account.id).await?.is_some() {
+                        return Ok(false);
+                    }
+                    let analysis = pipeline::start_analysis(conn, config, &account, classifier).await?;
+                    if fell_back {
+                        // Remembered, so the next scheduled run asks for Gemini again once a key is set.
+                        let asked = serde_json::json!({"requested_classifier": asked});
+                        analyses::set_progress(conn, analysis.id, &asked).await?;
+                    }
+                    Ok(true)
+                })
+                .await?;
+            started += usize::from(started_one);
         }
         if started > 0 {
             tracing::info!(started, "scheduled analyses started");

@@ -51,5 +51,12 @@ mod tests {
         assert!(!verify_password(SecretString::from("wrong"), hash).await);
         assert!(!verify_password(SecretString::from(""), "!".to_owned()).await);
         assert!(!verify_password(SecretString::from("x"), DUMMY_HASH.to_owned()).await);
+        // It must parse, with the parameters real hashes get, or unknown emails would skip the work.
+        let dummy = PasswordHash::new(DUMMY_HASH).expect("the dummy hash parses");
+        let real = PasswordHash::new(&hash_password(SecretString::from("p")).await.expect("hash"))
+            .expect("parses")
+            .params
+            .to_string();
+        assert_eq!(dummy.params.to_string(), real);
     }
 }

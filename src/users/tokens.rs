@@ -1,4 +1,6 @@
-//! Access tokens: HS256 JWTs carrying the user id, with `iat` and `exp` checked.
+//! Access tokens: HS256 JWTs carrying the user id, with `iat` and `exp` checked, and when the
+//! user last gave their password (`auth_time`): refreshing never carries a session past
+//! `auth.max_session_hours` from then.
 
 use chrono::Utc;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
@@ -11,6 +13,16 @@ pub struct Claims {
     pub sub: String,
     pub iat: i64,
     pub exp: i64,
+    /// When the password was given (Unix seconds); absent in older tokens, read as `iat`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_time: Option<i64>,
+}
+
+/// A verified token: who, and since when they are logged in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Session {
+    pub user_id: i64,
+    pub auth_time: i64,
 }
 
 /// Signs and checks tokens with one secret.
@@ -19,47 +31,76 @@ pub struct TokenKeys {
     encoding: EncodingKey,
     decoding: DecodingKey,
     ttl_secs: i64,
+    max_session_secs: i64,
 }
 
 impl std::fmt::Debug for TokenKeys {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TokenKeys").field("ttl_secs", &self.ttl_secs).finish_non_exhaustive()
+        f.debug_struct("TokenKeys")
+            .field("ttl_secs", &self.ttl_secs)
+            .field("max_session_secs", &self.max_session_secs)
+            .finish_non_exhaustive()
     }
 }
 
 impl TokenKeys {
     #[must_use]
-    pub fn new(secret: &SecretString, ttl_secs: i64) -> Self {
+    pub fn new(secret: &SecretString, ttl_secs: i64, max_session_secs: i64) -> Self {
         let bytes = secret.expose_secret().as_bytes();
         Self {
             encoding: EncodingKey::from_secret(bytes),
             decoding: DecodingKey::from_secret(bytes),
             ttl_secs,
+            max_session_secs,
         }
     }
 
-    /// A token for `user_id`, valid for the configured time; returns it with its expiry.
+    /// A token for `user_id`, who has just given their password; returns it with its expiry.
     ///
     /// # Errors
     /// Only if signing fails.
     pub fn issue(&self, user_id: i64) -> jsonwebtoken::errors::Result<(String, i64)> {
         let now = Utc::now().timestamp();
-        let claims = Claims { sub: user_id.to_string(), iat: now, exp: now + self.ttl_secs };
-        Ok((jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)?, claims.exp))
+        self.sign(Session { user_id, auth_time: now }, now)
     }
 
-    /// The user id in a valid, unexpired token signed with our secret.
+    /// A fresh token in the same session, or `None` once the session has reached
+    /// `max_session_secs` (the user must log in again).
+    ///
+    /// # Errors
+    /// Only if signing fails.
+    pub fn refresh(&self, session: Session) -> jsonwebtoken::errors::Result<Option<(String, i64)>> {
+        let now = Utc::now().timestamp();
+        if now >= session.auth_time.saturating_add(self.max_session_secs) {
+            return Ok(None);
+        }
+        self.sign(session, now).map(Some)
+    }
+
+    fn sign(&self, session: Session, now: i64) -> jsonwebtoken::errors::Result<(String, i64)> {
+        let exp = (now + self.ttl_secs).min(session.auth_time.saturating_add(self.max_session_secs));
+        let claims =
+            Claims { sub: session.user_id.to_string(), iat: now, exp, auth_time: Some(session.auth_time) };
+        Ok((jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)?, exp))
+    }
+
+    /// The session in a valid, unexpired token signed with our secret.
     #[must_use]
-    pub fn verify(&self, token: &str) -> Option<i64> {
+    pub fn verify(&self, token: &str) -> Option<Session> {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.set_required_spec_claims(&["exp", "iat", "sub"]);
         validation.leeway = 5;
         let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &validation).ok()?;
         // A token issued in the future is forged or from a badly wrong clock.
-        if data.claims.iat > Utc::now().timestamp() + 60 {
+        let now = Utc::now().timestamp();
+        if data.claims.iat > now + 60 {
             return None;
         }
-        data.claims.sub.parse().ok()
+        let auth_time = data.claims.auth_time.unwrap_or(data.claims.iat);
+        if auth_time > data.claims.iat || now >= auth_time.saturating_add(self.max_session_secs) {
+            return None;
+        }
+        Some(Session { user_id: data.claims.sub.parse().ok()?, auth_time })
     }
 }
 
@@ -69,15 +110,32 @@ mod tests {
 
     #[test]
     fn tokens_round_trip_and_tampering_fails() {
-        let keys = TokenKeys::new(&SecretString::from("0123456789abcdef0123456789abcdef"), 3600);
+        let keys = TokenKeys::new(&SecretString::from("0123456789abcdef0123456789abcdef"), 3600, 86_400);
         let (token, exp) = keys.issue(42).expect("token");
         assert!(exp > Utc::now().timestamp());
-        assert_eq!(keys.verify(&token), Some(42));
-        let other = TokenKeys::new(&SecretString::from("another secret of enough length!!"), 3600);
+        assert_eq!(keys.verify(&token).map(|s| s.user_id), Some(42));
+        let other = TokenKeys::new(&SecretString::from("another secret of enough length!!"), 3600, 86_400);
         assert_eq!(other.verify(&token), None);
-        let expired = TokenKeys::new(&SecretString::from("0123456789abcdef0123456789abcdef"), -120);
+        let expired = TokenKeys::new(&SecretString::from("0123456789abcdef0123456789abcdef"), -120, 86_400);
         let (old, _) = expired.issue(42).expect("token");
         assert_eq!(keys.verify(&old), None);
         assert_eq!(keys.verify("not.a.token"), None);
+    }
+
+    #[test]
+    fn refreshing_keeps_the_login_time_and_ends_with_the_session() {
+        let keys = TokenKeys::new(&SecretString::from("0123456789abcdef0123456789abcdef"), 3600, 86_400);
+        let now = Utc::now().timestamp();
+        // Logged in 23.5 hours ago: a refresh is valid only for the half hour left.
+        let late = Session { user_id: 7, auth_time: now - 23 * 3600 - 1800 };
+        let (token, exp) = keys.refresh(late).expect("sign").expect("still in the session");
+        assert!((now + 1795..=now + 1805).contains(&exp), "{exp} vs {now}");
+        assert_eq!(keys.verify(&token), Some(late), "the login time is carried over");
+        // A day after login, no more refreshes, and tokens of that session are refused.
+        let over = Session { user_id: 7, auth_time: now - 86_400 };
+        assert_eq!(keys.refresh(over).expect("sign"), None);
+        let long = TokenKeys::new(&SecretString::from("0123456789abcdef0123456789abcdef"), 3600, 10 * 86_400);
+        let (token, _) = long.refresh(over).expect("sign").expect("token");
+        assert_eq!(keys.verify(&token), None, "a shorter maximum applies to tokens already issued");
     }
 }

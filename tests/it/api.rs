@@ -270,6 +270,76 @@ async fn bursts_over_the_quota_get_429_with_retry_after() {
     assert_eq!(statuses.iter().filter(|s| **s == 429).count(), 2, "{statuses:?}");
 }
 
+/// Logins from behind a trusted proxy: the address is the one the proxy appended (the client
+/// writes whatever it likes before it), and the per-email budget is per address as stored.
+#[tokio::test]
+async fn login_limits_hold_against_forged_hops_and_respelled_emails() {
+    let db = TestDb::new().await;
+    let api = Api::start(&db, &[("AUDIENCELENS__SERVER__TRUST_FORWARDED_FOR", "true")]);
+    let login = |email: String, forwarded: String| {
+        let request = api
+            .client
+            .post(format!("http://{}/api/v1/auth/login", api.addr))
+            .header("x-forwarded-for", forwarded)
+            .json(&json!({"email": email, "password": "wrong password here"}));
+        async move { request.send().await.expect("request").status().as_u16() }
+    };
+    let count = |statuses: &[u16], status: u16| statuses.iter().filter(|s| **s == status).count();
+    // One proxy-seen address, a new forged first hop and a new email each time.
+    let mut statuses = Vec::new();
+    for i in 0..7 {
+        statuses.push(login(format!("u{i}@example.com"), format!("203.0.113.{i}, 198.51.100.1")).await);
+    }
+    assert_eq!((count(&statuses, 401), count(&statuses, 429)), (5, 2), "{statuses:?}");
+    // One email spelt with different spacing and case, from a new address each time.
+    let mut statuses = Vec::new();
+    for (i, email) in [
+        "v@example.com",
+        " v@example.com",
+        "V@example.com ",
+        "\tv@example.com",
+        "v@EXAMPLE.com",
+        " v@example.com ",
+        "v@example.com\t",
+    ]
+    .iter()
+    .enumerate()
+    {
+        statuses.push(login((*email).to_owned(), format!("192.0.2.{i}")).await);
+    }
+    assert_eq!((count(&statuses, 401), count(&statuses, 429)), (5, 2), "{statuses:?}");
+}
+
+/// Two requests to start an analysis of one account at the same moment start one; a body that
+/// does not parse is refused rather than read as the defaults; an API key gets no token chain.
+#[tokio::test]
+async fn one_analysis_at_a_time_and_no_silent_defaults() {
+    let db = TestDb::new().await;
+    let api = Api::start(&db, &[]);
+    let t = api.user("e@example.com").await;
+    let t = Some(t.as_str());
+    let id = api.call("POST", "/api/v1/accounts", t, Some(&json!({"handle": "twice"}))).await.body["id"]
+        .as_i64()
+        .expect("id");
+    let path = format!("/api/v1/accounts/{id}/analyses");
+    let typo = api.call("POST", &path, t, Some(&json!({"clasifier": "gemini"}))).await;
+    assert_eq!(typo.status, 400, "{:?}", typo.body);
+    assert!(typo.body.to_string().contains("clasifier"), "{:?}", typo.body);
+    let empty = json!({});
+    let (a, b) = tokio::join!(api.call("POST", &path, t, None), api.call("POST", &path, t, Some(&empty)));
+    let mut statuses = [a.status, b.status];
+    statuses.sort_unstable();
+    assert_eq!(statuses, [202, 409], "{:?} {:?}", a.body, b.body);
+    assert_eq!(
+        db.count(&format!("SELECT count(*) AS n FROM analyses WHERE tracked_account_id = {id}")).await,
+        1
+    );
+
+    let key = api.call("POST", "/api/v1/api-keys", t, Some(&json!({"name": "k"}))).await;
+    let key = key.body["key"].as_str().expect("key").to_owned();
+    assert_eq!(api.call("POST", "/api/v1/auth/refresh", Some(&key), None).await.status, 400);
+}
+
 /// Arbitrary JSON (and non-JSON) bodies to every endpoint that takes one: a 2xx or 4xx, never
 /// a 5xx.
 #[tokio::test]
