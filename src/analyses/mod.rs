@@ -169,17 +169,6 @@ pub async fn list_user_analyses(
     .await
 }
 
-/// Locks the account's row until the transaction ends, so that two callers cannot both find
-/// it idle and both start (and pay for) an analysis; returns its unfinished analysis, if any.
-/// Call it inside the transaction that starts or reopens the analysis.
-pub async fn lock_for_start(conn: &mut AsyncPgConnection, account_id: i64) -> QueryResult<Option<Analysis>> {
-    diesel::sql_query("SELECT id FROM tracked_accounts WHERE id = $1 FOR UPDATE")
-        .bind::<BigInt, _>(account_id)
-        .execute(conn)
-        .await?;
-    active_analysis(conn, account_id).await
-}
-
 /// The account's unfinished analysis, if any.
 pub async fn active_analysis(conn: &mut AsyncPgConnection, account_id: i64) -> QueryResult<Option<Analysis>> {
     analyses::table
@@ -255,7 +244,7 @@ pub async fn retry_user_analysis(conn: &mut AsyncPgConnection, user_id: i64, id:
         return Ok(Retry::NotFailed);
     }
     conn.transaction::<_, diesel::result::Error, _>(async |conn| {
-        if let Some(busy) = lock_for_start(conn, analysis.tracked_account_id).await? {
+        if let Some(busy) = crate::jobs::pipeline::lock_for_start(conn, analysis.tracked_account_id).await? {
             return Ok(Retry::Busy(busy.id));
         }
         let failed: Option<Job> = diesel::sql_query(

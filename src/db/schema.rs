@@ -45,6 +45,7 @@ diesel::table! {
         error -> Nullable<Text>,
         created_at -> Timestamptz,
         finished_at -> Nullable<Timestamptz>,
+        launch_started_at -> Nullable<Timestamptz>,
     }
 }
 

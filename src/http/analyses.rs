@@ -110,7 +110,7 @@ pub async fn start(
     // Checked and started under the account's lock: two requests at once start one analysis.
     let analysis = conn
         .transaction::<_, ApiError, _>(async |conn| {
-            if let Some(running) = analyses::lock_for_start(conn, account.id).await? {
+            if let Some(running) = pipeline::lock_for_start(conn, account.id).await? {
                 return Err(ApiError::Conflict(format!(
                     "analysis {} of this account is still running",
                     running.id

@@ -68,6 +68,61 @@ async fn start_with(
     .await
 }
 
+/// The stage job kinds, in order.
+const STAGE_KINDS: [&str; 6] = [
+    ScrapePosts::KIND,
+    ScrapeComments::KIND,
+    ScrapeProfiles::KIND,
+    FetchPictures::KIND,
+    ClassifyPictures::KIND,
+    AggregateAudience::KIND,
+];
+
+/// Marks failed the unfinished analyses (of `account`, or all) that no stage job carries on
+/// any more: their last stage job ended without recording why (timed out, panicked, lost its
+/// lease on its last attempt, was cancelled by an operator). Its last error becomes the
+/// analysis's; a retry of the analysis resumes from that job. Returns how many.
+///
+/// An unfinished analysis always has an unfinished stage job otherwise: the first is enqueued
+/// in the transaction that creates the analysis, and each stage enqueues the next before its
+/// own job is recorded as done.
+pub async fn fail_orphaned(conn: &mut AsyncPgConnection, account: Option<i64>) -> QueryResult<usize> {
+    use diesel::sql_types::{Array, BigInt, Nullable, Text};
+    use diesel_async::RunQueryDsl;
+    diesel::sql_query(
+        "WITH orphaned AS (
+            SELECT a.id, keys.k FROM analyses a
+            CROSS JOIN LATERAL (SELECT ARRAY(SELECT 'analysis:' || a.id || ':' || kind FROM unnest($2::text[]) kind) AS k) keys
+            WHERE a.status IN ('queued', 'running') AND ($1::bigint IS NULL OR a.tracked_account_id = $1)
+              AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.dedupe_key = ANY(keys.k) AND j.status IN ('queued', 'running'))
+         )
+         UPDATE analyses a SET status = 'failed', finished_at = now(),
+             error = coalesce((SELECT j.kind || ' job ' || j.status || coalesce(': ' || j.last_error, '')
+                               FROM jobs j WHERE j.dedupe_key = ANY(o.k) ORDER BY j.id DESC LIMIT 1),
+                              'no stage job is left to run it')
+         FROM orphaned o WHERE a.id = o.id AND a.status IN ('queued', 'running')",
+    )
+    .bind::<Nullable<BigInt>, _>(account)
+    .bind::<Array<Text>, _>(&STAGE_KINDS[..])
+    .execute(conn)
+    .await
+}
+
+/// Locks the account's row until the transaction ends, so that two callers cannot both find
+/// it idle and both start (and pay for) an analysis; returns its unfinished analysis, if any,
+/// after failing one that nothing carries on ([`fail_orphaned`]). Call it inside the
+/// transaction that starts or reopens the analysis.
+pub async fn lock_for_start(conn: &mut AsyncPgConnection, account_id: i64) -> QueryResult<Option<Analysis>> {
+    use diesel::sql_types::BigInt;
+    use diesel_async::RunQueryDsl;
+    diesel::sql_query("SELECT id FROM tracked_accounts WHERE id = $1 FOR UPDATE")
+        .bind::<BigInt, _>(account_id)
+        .execute(conn)
+        .await?;
+    fail_orphaned(conn, Some(account_id)).await?;
+    analyses::active_analysis(conn, account_id).await
+}
+
 /// The stage after scraping posts.
 pub async fn after_posts(
     conn: &mut AsyncPgConnection,

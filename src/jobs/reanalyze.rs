@@ -30,11 +30,21 @@ impl Job for ReanalyzeDue {
             id: i64,
         }
         let mut conn = env.pool.get().await?;
+        let orphaned = pipeline::fail_orphaned(&mut conn, None).await?;
+        if orphaned > 0 {
+            tracing::warn!(orphaned, "analyses whose stage job ended without them marked failed");
+        }
+        // Due: not analysed successfully within the period, and no analysis started within it
+        // either (one that failed waits for the next period rather than being paid for again
+        // every hour).
         let due: Vec<Due> = diesel::sql_query(
             "SELECT t.id FROM tracked_accounts t
-             WHERE ((t.schedule = 'daily' AND coalesce(t.last_analyzed_at, '-infinity') < now() - interval '1 day')
-                 OR (t.schedule = 'weekly' AND coalesce(t.last_analyzed_at, '-infinity') < now() - interval '7 days'))
-               AND NOT EXISTS (SELECT 1 FROM analyses a WHERE a.tracked_account_id = t.id AND a.status IN ('queued', 'running'))
+             CROSS JOIN LATERAL (SELECT CASE t.schedule WHEN 'daily' THEN interval '1 day'
+                                                        ELSE interval '7 days' END AS period) p
+             WHERE t.schedule IN ('daily', 'weekly')
+               AND coalesce(t.last_analyzed_at, '-infinity') < now() - p.period
+               AND NOT EXISTS (SELECT 1 FROM analyses a WHERE a.tracked_account_id = t.id
+                               AND (a.status IN ('queued', 'running') OR a.created_at > now() - p.period))
              ORDER BY t.id",
         )
         .load(&mut conn)
@@ -59,7 +69,7 @@ impl Job for ReanalyzeDue {
             let config = &env.config;
             let started_one = conn
                 .transaction::<_, diesel::result::Error, _>(async |conn| {
-                    if analyses::lock_for_start(conn, account.id).await?.is_some() {
+                    if pipeline::lock_for_start(conn, account.id).await?.is_some() {
                         return Ok(false);
                     }
                     let analysis = pipeline::start_analysis(conn, config, &account, classifier).await?;

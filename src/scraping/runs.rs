@@ -23,6 +23,9 @@ pub enum ScrapeError {
     Database(#[from] diesel::result::Error),
     #[error("database pool: {0}")]
     Pool(#[from] diesel_async::pooled_connection::deadpool::PoolError),
+    /// Another attempt of the same job is starting the run, or could not: try again later.
+    #[error("{0}")]
+    Busy(&'static str),
 }
 
 impl ScrapeError {
@@ -99,7 +102,12 @@ pub async fn run_and_store(
             tracing::info!(analysis_id = plan.analysis_id, purpose = plan.purpose, run_id = %id, "resuming Apify run");
             id
         }
-        None => start(pool, apify, plan).await?,
+        None if claim_start(pool, plan).await? => start(pool, apify, plan).await?,
+        // Another attempt of the same job is starting it: wait for its run, never a second.
+        None => match started_elsewhere(pool, plan, cancel).await? {
+            Some(id) => id,
+            None => return Ok(RunOutcome { already_stored: true, ..RunOutcome::default() }),
+        },
     };
     let run = match apify.wait_for_run(&run_id, cancel).await {
         Ok(run) => run,
@@ -140,13 +148,12 @@ pub async fn run_and_store(
     let items = all.len();
     let stats = conn
         .transaction::<_, diesel::result::Error, _>(async |conn| {
-            let suppressed = crate::privacy::drop_suppressed(conn, privacy, &mut records).await?;
-            let mut stats = store::store_records(conn, account_id, &records).await?;
-            stats.suppressed = suppressed;
-            diesel::sql_query(
+            // Marked first: a duplicate attempt that waited for the same run finds it stored
+            // (the row lock makes it wait for this transaction) and stores and pays nothing.
+            let marked = diesel::sql_query(
                 "UPDATE apify_runs SET status = 'stored', items_stored = $3, usage_usd = $4, error = NULL,
                         finished_at = now()
-                 WHERE analysis_id = $1 AND purpose = $2",
+                 WHERE analysis_id = $1 AND purpose = $2 AND status <> 'stored'",
             )
             .bind::<BigInt, _>(analysis_id)
             .bind::<Text, _>(&purpose)
@@ -154,11 +161,74 @@ pub async fn run_and_store(
             .bind::<Double, _>(usage)
             .execute(conn)
             .await?;
+            if marked == 0 {
+                return Ok(None);
+            }
+            let suppressed = crate::privacy::drop_suppressed(conn, privacy, &mut records).await?;
+            let mut stats = store::store_records(conn, account_id, &records).await?;
+            stats.suppressed = suppressed;
             crate::analyses::add_cost(conn, analysis_id, (usage * 1e6).round() as i64).await?;
-            Ok(stats)
+            Ok(Some(stats))
         })
         .await?;
+    let Some(stats) = stats else { return Ok(RunOutcome { already_stored: true, ..RunOutcome::default() }) };
     Ok(RunOutcome { stats, items, rejected, usage_usd: usage, already_stored: false, records })
+}
+
+/// How long a claim to start a run holds: an attempt that died between claiming and recording
+/// the run id leaves it, and a later attempt then starts the run after all.
+const LAUNCH_CLAIM_SECS: f64 = 600.0;
+
+/// Claims the start of the plan's run for this attempt: true when no other attempt is starting
+/// it (it was never started, its last run failed, or an earlier claim expired).
+async fn claim_start(pool: &DbPool, plan: &RunPlan<'_>) -> Result<bool, ScrapeError> {
+    let mut conn = pool.get().await?;
+    let claimed = diesel::sql_query(
+        "UPDATE apify_runs SET status = 'launching', launch_started_at = now(), error = NULL
+         WHERE analysis_id = $1 AND purpose = $2
+           AND (status IN ('starting', 'failed')
+                OR (status = 'launching' AND launch_started_at < now() - make_interval(secs => $3)))",
+    )
+    .bind::<BigInt, _>(plan.analysis_id)
+    .bind::<Text, _>(plan.purpose)
+    .bind::<Double, _>(LAUNCH_CLAIM_SECS)
+    .execute(&mut conn)
+    .await?;
+    Ok(claimed == 1)
+}
+
+/// Waits for the attempt that claimed the start to record its run; `None` if it was stored
+/// meanwhile.
+async fn started_elsewhere(
+    pool: &DbPool,
+    plan: &RunPlan<'_>,
+    cancel: &CancellationToken,
+) -> Result<Option<String>, ScrapeError> {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_mins(2);
+    loop {
+        let row: RunRow = diesel::sql_query(
+            "SELECT run_id, status FROM apify_runs WHERE analysis_id = $1 AND purpose = $2",
+        )
+        .bind::<BigInt, _>(plan.analysis_id)
+        .bind::<Text, _>(plan.purpose)
+        .get_result(&mut *pool.get().await?)
+        .await?;
+        match (row.status.as_str(), row.run_id) {
+            ("stored", _) => return Ok(None),
+            ("running", Some(id)) => return Ok(Some(id)),
+            ("failed", _) => {
+                return Err(ScrapeError::Busy(
+                    "another attempt could not start the Apify run; this job will try again",
+                ));
+            }
+            _ if tokio::time::Instant::now() >= deadline || cancel.is_cancelled() => {
+                return Err(ScrapeError::Busy(
+                    "another attempt is still starting the Apify run; this job will try again",
+                ));
+            }
+            _ => tokio::time::sleep(std::time::Duration::from_secs(2)).await,
+        }
+    }
 }
 
 async fn start(pool: &DbPool, apify: &ApifyClient, plan: &RunPlan<'_>) -> Result<String, ScrapeError> {
@@ -197,8 +267,9 @@ async fn record_status(
     error: Option<&str>,
 ) -> Result<(), ScrapeError> {
     let mut conn = pool.get().await?;
+    // A run another attempt stored stays stored.
     diesel::sql_query(
-        "UPDATE apify_runs SET status = $3, error = $4 WHERE analysis_id = $1 AND purpose = $2",
+        "UPDATE apify_runs SET status = $3, error = $4 WHERE analysis_id = $1 AND purpose = $2 AND status <> 'stored'",
     )
     .bind::<BigInt, _>(plan.analysis_id)
     .bind::<Text, _>(plan.purpose)

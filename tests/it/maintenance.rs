@@ -56,8 +56,9 @@ async fn scheduled_accounts_are_analysed_when_due_and_only_then() {
     .await;
     // Last analysed with the cascade; without a Gemini key the scheduled run is local.
     db.execute(
-        "INSERT INTO analyses (tracked_account_id, status, stage, classifier)
-         SELECT id, 'succeeded', 'done', 'cascade' FROM tracked_accounts WHERE handle = 'weekly.due'",
+        "INSERT INTO analyses (tracked_account_id, status, stage, classifier, created_at)
+         SELECT id, 'succeeded', 'done', 'cascade', now() - interval '8 days' FROM tracked_accounts
+         WHERE handle = 'weekly.due'",
     )
     .await;
     run_job(&db, &state, &audiencelens::jobs::reanalyze::ReanalyzeDue {}).await;
@@ -90,8 +91,37 @@ async fn scheduled_accounts_are_analysed_when_due_and_only_then() {
     assert_eq!(started("daily.recent").await, 0);
     assert_eq!(started("weekly.recent").await, 0);
     assert_eq!(started("never").await, 0);
-    // (Without an Apify token those analyses fail; a second sweep does not pile up more while
-    // the due ones are still due but already have a fresh failed one? It does start again:
-    // only running analyses block. Here: none is running any more.)
+    // Without an Apify token those analyses fail; the next sweep does not start (and pay for)
+    // them again before their next period.
     assert_eq!(db.count("SELECT count(*) AS n FROM analyses WHERE status = 'failed'").await, 3);
+    run_job(&db, &state, &audiencelens::jobs::reanalyze::ReanalyzeDue {}).await;
+    assert_eq!(db.count("SELECT count(*) AS n FROM analyses").await, 4, "nothing new");
+}
+
+/// An analysis whose stage job ended without saying so (timed out, lost, cancelled by an
+/// operator) is marked failed with that job's reason, and does not block its account.
+#[tokio::test]
+async fn an_analysis_left_without_a_stage_job_is_failed_and_the_account_freed() {
+    use audiencelens::jobs::pipeline;
+    let db = TestDb::new().await;
+    let state = AppState::build(db.config(&[])).expect("state");
+    db.execute("INSERT INTO users (email, password_hash) VALUES ('o@example.com', '!')").await;
+    db.execute("INSERT INTO tracked_accounts (user_id, handle) SELECT id, 'stuck' FROM users").await;
+    let account_id = db.count("SELECT id AS n FROM tracked_accounts").await;
+    let mut conn = db.conn().await;
+    let account = audiencelens::accounts::get_account(&mut conn, account_id).await.expect("account");
+    let first = pipeline::start_analysis(&mut conn, &state.config, &account, "local").await.expect("start");
+    // While its first stage job waits, it is what blocks the account.
+    assert_eq!(pipeline::fail_orphaned(&mut conn, None).await.expect("sweep"), 0);
+    let busy = pipeline::lock_for_start(&mut conn, account_id).await.expect("lock");
+    assert_eq!(busy.map(|a| a.id), Some(first.id));
+    // An operator cancels the job: the analysis is failed with the reason, the account free.
+    db.execute(
+        "UPDATE jobs SET status = 'cancelled', finished_at = now(), last_error = 'cancelled by operator'",
+    )
+    .await;
+    assert_eq!(pipeline::lock_for_start(&mut conn, account_id).await.expect("lock").map(|a| a.id), None);
+    let failed = audiencelens::analyses::get_analysis(&mut conn, first.id).await.expect("analysis");
+    assert_eq!(failed.status, "failed");
+    assert_eq!(failed.error.as_deref(), Some("scrape_posts job cancelled: cancelled by operator"));
 }

@@ -7,10 +7,11 @@ use audiencelens::accounts::{self, InstagramHandle};
 use audiencelens::app::AppState;
 use audiencelens::jobs::pipeline;
 use serde_json::{Value, json};
-use wiremock::MockServer;
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::helpers::{TestDb, drain_jobs};
-use crate::stubs::{self, APIFY_TOKEN, ApifyStub};
+use crate::stubs::{self, APIFY_TOKEN, ApifyStub, Counter};
 
 const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
@@ -274,4 +275,65 @@ async fn with_profile_refresh_on_commenters_get_their_flags_from_the_profile_scr
     // A second analysis right away does not pay for the same profiles again.
     analyse(&w, "flags").await;
     assert_eq!(profiles.get(), 1);
+}
+
+/// Two attempts of the same scrape at once (a stalled worker's job handed to another): one
+/// Apify run is started and waited for by both, its items stored and its cost counted once.
+#[tokio::test]
+async fn duplicate_attempts_share_one_paid_run_and_count_it_once() {
+    let w = world(&[]).await;
+    let starts = Counter::default();
+    let actor = "apify/instagram-scraper";
+    // Apify takes a moment to answer the start, so both attempts are in flight together.
+    Mock::given(method("POST"))
+        .and(path(format!("/v2/acts/{}/runs", actor.replace('/', "~"))))
+        .respond_with(CountingDelayed(
+            starts.clone(),
+            ResponseTemplate::new(201)
+                .set_body_json(stubs::run_object("RUN-ONCE", "RUNNING"))
+                .set_delay(Duration::from_millis(400)),
+        ))
+        .with_priority(1)
+        .mount(&w.apify.server)
+        .await;
+    w.apify.run_ends("RUN-ONCE", "SUCCEEDED").await;
+    w.apify.dataset("DS-RUN-ONCE", vec![post("twice", 7_000_001, 3, 0, vec![])]).await;
+    let mut conn = w.state.pool.get().await.expect("conn");
+    let user = audiencelens::users::default_owner(&mut conn).await.expect("owner");
+    let account =
+        accounts::find_or_create_account(&mut conn, user, &InstagramHandle::parse("twice").expect("handle"))
+            .await
+            .expect("account");
+    let analysis =
+        audiencelens::analyses::create_analysis(&mut conn, account.id, "local").await.expect("analysis");
+    drop(conn);
+    let plan = audiencelens::scraping::runs::RunPlan {
+        analysis_id: analysis.id,
+        purpose: "posts",
+        actor,
+        input: json!({"directUrls": ["https://www.instagram.com/twice/"]}),
+        max_items: 10,
+        max_charge_usd: 1.0,
+        account_id: Some(account.id),
+    };
+    let apify = w.state.clients.apify.as_ref().expect("apify client");
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let attempt = || {
+        audiencelens::scraping::runs::run_and_store(&w.state.pool, apify, &w.state.privacy, &plan, &cancel)
+    };
+    let (a, b) = tokio::join!(attempt(), attempt());
+    let (a, b) = (a.expect("first attempt"), b.expect("second attempt"));
+    assert_eq!(starts.get(), 1, "one run started");
+    assert_eq!([a.already_stored, b.already_stored].iter().filter(|s| **s).count(), 1, "stored once");
+    assert_eq!(analysis_row(&w, analysis.id).await.cost_micro_usd, 12_300, "0.0123 USD counted once");
+    assert_eq!(w.db.count("SELECT count(*) AS n FROM posts").await, 1);
+}
+
+struct CountingDelayed(Counter, ResponseTemplate);
+
+impl wiremock::Respond for CountingDelayed {
+    fn respond(&self, _: &wiremock::Request) -> ResponseTemplate {
+        self.0.bump();
+        self.1.clone()
+    }
 }

@@ -1,0 +1,1 @@
+ALTER TABLE apify_runs DROP COLUMN launch_started_at;
