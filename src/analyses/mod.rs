@@ -68,17 +68,21 @@ pub async fn get_analysis(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<
     analyses::table.find(id).select(Analysis::as_select()).first(conn).await
 }
 
-/// Marks the analysis as being in `stage` (and running, with its start time set once).
-pub async fn enter_stage(conn: &mut AsyncPgConnection, id: i64, stage: Stage) -> QueryResult<()> {
-    diesel::sql_query(
+/// Marks the unfinished analysis as being in `stage` (and running, with its start time set
+/// once). Stages only move forward: false when the analysis is already past `stage` (a stage
+/// job that ran again after handing over; it must do nothing) or no longer unfinished.
+pub async fn enter_stage(conn: &mut AsyncPgConnection, id: i64, stage: Stage) -> QueryResult<bool> {
+    let order = "ARRAY['scrape', 'fetch_pictures', 'classify', 'aggregate', 'done']";
+    let n = diesel::sql_query(format!(
         "UPDATE analyses SET stage = $2, status = 'running', started_at = coalesce(started_at, now()), error = NULL
-         WHERE id = $1 AND status IN ('queued', 'running')",
-    )
+         WHERE id = $1 AND status IN ('queued', 'running')
+           AND array_position({order}, stage) <= array_position({order}, $2::text)"
+    ))
     .bind::<BigInt, _>(id)
     .bind::<Text, _>(stage.as_str())
     .execute(conn)
     .await?;
-    Ok(())
+    Ok(n == 1)
 }
 
 /// Sets progress counters (merged into the existing ones).

@@ -34,7 +34,15 @@ impl Job for ClassifyPictures {
     async fn run(self, env: JobEnv, job: JobContext) -> Result<(), JobError> {
         let Some((analysis, account)) = load_active(&env, self.analysis_id).await? else { return Ok(()) };
         let analysis_id = self.analysis_id;
-        analyses::enter_stage(&mut *env.pool.get().await?, analysis_id, Stage::Classify).await?;
+        let Some(_stage_lock) = pipeline::lock_stage(&env.pool, analysis_id).await? else {
+            return Err(JobError::Retryable(anyhow::anyhow!(
+                "another attempt is classifying this analysis's pictures; this one tries again later"
+            )));
+        };
+        if !analyses::enter_stage(&mut *env.pool.get().await?, analysis_id, Stage::Classify).await? {
+            tracing::info!(analysis_id = %analysis_id, stage = "classify", "analysis already past this stage: this run of its job does nothing");
+            return Ok(());
+        }
         let mode = Mode::parse(&analysis.classifier).unwrap_or(Mode::Local);
         // Missing model files or a missing key do not appear by retrying.
         let gemini = if mode.uses_gemini() {
@@ -126,7 +134,10 @@ impl Job for AggregateAudience {
     async fn run(self, env: JobEnv, job: JobContext) -> Result<(), JobError> {
         let Some((analysis, account)) = load_active(&env, self.analysis_id).await? else { return Ok(()) };
         let mut conn = env.pool.get().await?;
-        analyses::enter_stage(&mut conn, analysis.id, Stage::Aggregate).await?;
+        if !analyses::enter_stage(&mut conn, analysis.id, Stage::Aggregate).await? {
+            tracing::info!(analysis_id = %analysis.id, stage = "aggregate", "analysis already past this stage: this run of its job does nothing");
+            return Ok(());
+        }
         let calibrations = crate::cascade::calibrations(&env.config);
         let cascade_system = crate::cascade::cascade_model(&env.config);
         let analysis = analyses::get_analysis(&mut conn, analysis.id).await?;

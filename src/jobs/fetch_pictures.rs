@@ -25,9 +25,16 @@ impl Job for FetchPictures {
     type Context = JobEnv;
 
     async fn run(self, env: JobEnv, job: JobContext) -> Result<(), JobError> {
-        let Some((_, account)) = load_active(&env, self.analysis_id).await? else { return Ok(()) };
+        let Some((analysis, account)) = load_active(&env, self.analysis_id).await? else { return Ok(()) };
+        // Counts of earlier attempts of this stage are added to, not replaced.
+        let earlier = |key: &str| analysis.progress.get(key).and_then(serde_json::Value::as_u64).unwrap_or(0);
+        let before =
+            ["pictures_fetched", "pictures_expired", "pictures_rejected", "pictures_failed"].map(earlier);
         let analysis_id = self.analysis_id;
-        analyses::enter_stage(&mut *env.pool.get().await?, analysis_id, Stage::FetchPictures).await?;
+        if !analyses::enter_stage(&mut *env.pool.get().await?, analysis_id, Stage::FetchPictures).await? {
+            tracing::info!(analysis_id = %analysis_id, stage = "fetch_pictures", "analysis already past this stage: this run of its job does nothing");
+            return Ok(());
+        }
         let pool = env.pool.clone();
         let result = fetch::fetch_account_pictures(
             &env.pool,
@@ -39,8 +46,10 @@ impl Job for FetchPictures {
                 let pool = pool.clone();
                 async move {
                     let counts = json!({
-                        "pictures_fetched": r.fetched, "pictures_expired": r.expired,
-                        "pictures_rejected": r.rejected, "pictures_failed": r.failed,
+                        "pictures_fetched": before[0] + r.fetched as u64,
+                        "pictures_expired": before[1] + r.expired as u64,
+                        "pictures_rejected": before[2] + r.rejected as u64,
+                        "pictures_failed": before[3] + r.failed as u64,
                     });
                     analyses::set_progress(&mut *pool.get().await?, analysis_id, &counts).await?;
                     Ok::<(), FetchStageError>(())

@@ -123,6 +123,31 @@ pub async fn lock_for_start(conn: &mut AsyncPgConnection, account_id: i64) -> Qu
     analyses::active_analysis(conn, account_id).await
 }
 
+/// Held by the one attempt running an analysis's stage that spends money per picture: another
+/// attempt of the same stage (a stalled worker's job handed on while the first still runs)
+/// does not send the same pictures to Gemini beside it. The lock lives on a connection taken
+/// out of the pool and closed with this value, so it never outlives the attempt.
+pub struct StageLock(#[allow(dead_code)] AsyncPgConnection);
+
+/// Takes the analysis's stage lock, or `None` while another attempt holds it.
+pub async fn lock_stage(pool: &crate::db::DbPool, analysis_id: i64) -> anyhow::Result<Option<StageLock>> {
+    use diesel::sql_types::{BigInt, Bool};
+    use diesel_async::RunQueryDsl;
+    #[derive(diesel::QueryableByName)]
+    struct Got {
+        #[diesel(sql_type = Bool)]
+        locked: bool,
+    }
+    let mut conn = diesel_async::pooled_connection::deadpool::Object::take(pool.get().await?);
+    let got: Got = diesel::sql_query(
+        "SELECT pg_try_advisory_lock(hashtextextended('audiencelens analysis stage ' || $1, 0)) AS locked",
+    )
+    .bind::<BigInt, _>(analysis_id)
+    .get_result(&mut conn)
+    .await?;
+    Ok(got.locked.then_some(StageLock(conn)))
+}
+
 /// The stage after scraping posts.
 pub async fn after_posts(
     conn: &mut AsyncPgConnection,

@@ -56,8 +56,9 @@ async fn run_stage(
     stage: ScrapeStage,
 ) -> Result<(), JobError> {
     let Some((_, account)) = load_active(&env, analysis_id).await? else { return Ok(()) };
-    if matches!(stage, ScrapeStage::Posts) {
-        analyses::enter_stage(&mut *env.pool.get().await?, analysis_id, Stage::Scrape).await?;
+    if !analyses::enter_stage(&mut *env.pool.get().await?, analysis_id, Stage::Scrape).await? {
+        tracing::info!(analysis_id = %analysis_id, stage = "scrape", "analysis already past this stage: this run of its job does nothing");
+        return Ok(());
     }
     let result = match scraper(&env) {
         Ok(s) => match stage {

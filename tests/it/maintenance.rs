@@ -125,3 +125,36 @@ async fn an_analysis_left_without_a_stage_job_is_failed_and_the_account_freed() 
     assert_eq!(failed.status, "failed");
     assert_eq!(failed.error.as_deref(), Some("scrape_posts job cancelled: cancelled by operator"));
 }
+
+/// A stage job that runs again after handing over does nothing (stages only move forward), and
+/// only one attempt at a time holds an analysis's stage lock.
+#[tokio::test]
+async fn stages_only_move_forward_and_one_attempt_holds_the_stage() {
+    use audiencelens::analyses::{self, Stage};
+    use audiencelens::jobs::pipeline;
+    let db = TestDb::new().await;
+    db.execute("INSERT INTO users (email, password_hash) VALUES ('f@example.com', '!')").await;
+    db.execute("INSERT INTO tracked_accounts (user_id, handle) SELECT id, 'forward' FROM users").await;
+    let account = db.count("SELECT id AS n FROM tracked_accounts").await;
+    let mut conn = db.conn().await;
+    let a = analyses::create_analysis(&mut conn, account, "local").await.expect("analysis");
+    assert!(analyses::enter_stage(&mut conn, a.id, Stage::Scrape).await.expect("enter"));
+    assert!(analyses::enter_stage(&mut conn, a.id, Stage::Classify).await.expect("enter"));
+    assert!(!analyses::enter_stage(&mut conn, a.id, Stage::FetchPictures).await.expect("enter"), "backwards");
+    assert!(!analyses::enter_stage(&mut conn, a.id, Stage::Scrape).await.expect("enter"), "backwards");
+    assert!(
+        analyses::enter_stage(&mut conn, a.id, Stage::Classify).await.expect("enter"),
+        "a retry of the stage"
+    );
+    assert_eq!(analyses::get_analysis(&mut conn, a.id).await.expect("analysis").stage, "classify");
+
+    let first = pipeline::lock_stage(&db.pool, a.id).await.expect("lock");
+    assert!(first.is_some());
+    assert!(pipeline::lock_stage(&db.pool, a.id).await.expect("lock").is_none(), "held by the first");
+    assert!(pipeline::lock_stage(&db.pool, a.id + 1).await.expect("lock").is_some(), "per analysis");
+    drop(first);
+    crate::helpers::eventually(Duration::from_secs(5), "the lock goes with its connection", || async {
+        pipeline::lock_stage(&db.pool, a.id).await.expect("lock").is_some()
+    })
+    .await;
+}
