@@ -162,6 +162,10 @@ impl Scraper<'_> {
     /// Stage 3 (when `apify.refresh_profiles`): profiles of this account's commenters that were
     /// never refreshed by a profile scrape or not within `profile_refresh_days`.
     ///
+    /// The chunks are planned once per analysis and recorded (as runs not started yet), so a
+    /// retry works through the same chunks: usernames the actor did not return would otherwise
+    /// shift every later chunk and have the same profiles bought again.
+    ///
     /// # Errors
     /// Apify and database errors.
     pub async fn scrape_profiles(
@@ -169,35 +173,17 @@ impl Scraper<'_> {
         analysis_id: i64,
         account: &TrackedAccount,
     ) -> Result<Vec<RunOutcome>, ScrapeError> {
-        #[derive(QueryableByName)]
-        struct Name {
-            #[diesel(sql_type = Text)]
-            username: String,
-        }
-        let mut conn = self.pool.get().await?;
-        let names: Vec<Name> = diesel::sql_query(
-            "SELECT DISTINCT pr.username FROM ig_profiles pr
-             JOIN comments c ON c.ig_profile_id = pr.id
-             JOIN tracked_account_posts tap ON tap.post_id = c.post_id
-             WHERE tap.tracked_account_id = $1
-               AND (pr.is_private IS NULL OR pr.refreshed_at < now() - make_interval(days => $2))
-             ORDER BY pr.username",
-        )
-        .bind::<BigInt, _>(account.id)
-        .bind::<Integer, _>(i32::try_from(self.settings.profile_refresh_days).unwrap_or(30))
-        .load(&mut conn)
-        .await?;
-        drop(conn);
+        let planned = self.profile_chunks(analysis_id, account).await?;
         let mut outcomes = Vec::new();
-        for chunk in names.chunks(500) {
-            let usernames: Vec<&str> = chunk.iter().map(|n| n.username.as_str()).collect();
-            let purpose = format!("profiles:{}", short_hash(&usernames));
+        for chunk in &planned {
+            let usernames =
+                chunk.input.get("usernames").and_then(serde_json::Value::as_array).map_or(0, Vec::len);
             let plan = RunPlan {
                 analysis_id,
-                purpose: &purpose,
+                purpose: &chunk.purpose,
                 actor: &self.settings.profiles_actor,
-                input: json!({"usernames": usernames, "includeAboutSection": false}),
-                max_items: chunk.len() as u64,
+                input: chunk.input.clone(),
+                max_items: usernames as u64,
                 max_charge_usd: self.settings.max_charge_usd_per_run,
                 account_id: None,
             };
@@ -205,6 +191,48 @@ impl Scraper<'_> {
                 .push(runs::run_and_store(self.pool, self.apify, self.privacy, &plan, &self.cancel).await?);
         }
         Ok(outcomes)
+    }
+
+    /// The analysis's profile chunks: those recorded by an earlier attempt, or planned now and
+    /// recorded (under the analysis's row lock, so two attempts plan once).
+    async fn profile_chunks(
+        &self,
+        analysis_id: i64,
+        account: &TrackedAccount,
+    ) -> Result<Vec<PlannedRun>, ScrapeError> {
+        use diesel_async::AsyncConnection;
+        let mut conn = self.pool.get().await?;
+        let refresh_days = i32::try_from(self.settings.profile_refresh_days).unwrap_or(30);
+        let actor = self.settings.profiles_actor.clone();
+        Ok(conn
+            .transaction::<_, diesel::result::Error, _>(async |conn| {
+                diesel::sql_query("SELECT id FROM analyses WHERE id = $1 FOR UPDATE")
+                    .bind::<BigInt, _>(analysis_id)
+                    .execute(conn)
+                    .await?;
+                let planned = planned_profile_runs(conn, analysis_id).await?;
+                if !planned.is_empty() {
+                    return Ok(planned);
+                }
+                let names = profiles_due(conn, account.id, refresh_days).await?;
+                for chunk in names.chunks(500) {
+                    let usernames: Vec<&str> = chunk.iter().map(String::as_str).collect();
+                    diesel::sql_query(
+                        "INSERT INTO apify_runs (analysis_id, purpose, actor, input) VALUES ($1, $2, $3, $4)
+                         ON CONFLICT (analysis_id, purpose) DO NOTHING",
+                    )
+                    .bind::<BigInt, _>(analysis_id)
+                    .bind::<Text, _>(format!("profiles:{}", short_hash(&usernames)))
+                    .bind::<Text, _>(&actor)
+                    .bind::<diesel::sql_types::Jsonb, _>(
+                        json!({"usernames": usernames, "includeAboutSection": false}),
+                    )
+                    .execute(conn)
+                    .await?;
+                }
+                planned_profile_runs(conn, analysis_id).await
+            })
+            .await?)
     }
 
     async fn count(&self, analysis_id: i64, outcome: &RunOutcome) -> Result<(), ScrapeError> {
@@ -224,6 +252,53 @@ impl Scraper<'_> {
         .await?;
         Ok(())
     }
+}
+
+/// One recorded run of a stage planned in chunks.
+#[derive(QueryableByName)]
+struct PlannedRun {
+    #[diesel(sql_type = Text)]
+    purpose: String,
+    #[diesel(sql_type = diesel::sql_types::Jsonb)]
+    input: serde_json::Value,
+}
+
+async fn planned_profile_runs(
+    conn: &mut diesel_async::AsyncPgConnection,
+    analysis_id: i64,
+) -> diesel::QueryResult<Vec<PlannedRun>> {
+    diesel::sql_query(
+        "SELECT purpose, input FROM apify_runs WHERE analysis_id = $1 AND purpose LIKE 'profiles:%' ORDER BY id",
+    )
+    .bind::<BigInt, _>(analysis_id)
+    .load(conn)
+    .await
+}
+
+/// Usernames of the account's commenters whose profile is unknown or older than `refresh_days`.
+async fn profiles_due(
+    conn: &mut diesel_async::AsyncPgConnection,
+    account_id: i64,
+    refresh_days: i32,
+) -> diesel::QueryResult<Vec<String>> {
+    #[derive(QueryableByName)]
+    struct Name {
+        #[diesel(sql_type = Text)]
+        username: String,
+    }
+    let names: Vec<Name> = diesel::sql_query(
+        "SELECT DISTINCT pr.username FROM ig_profiles pr
+         JOIN comments c ON c.ig_profile_id = pr.id
+         JOIN tracked_account_posts tap ON tap.post_id = c.post_id
+         WHERE tap.tracked_account_id = $1
+           AND (pr.is_private IS NULL OR pr.refreshed_at < now() - make_interval(days => $2))
+         ORDER BY pr.username",
+    )
+    .bind::<BigInt, _>(account_id)
+    .bind::<Integer, _>(refresh_days)
+    .load(conn)
+    .await?;
+    Ok(names.into_iter().map(|n| n.username).collect())
 }
 
 /// A stable short name for a chunk of work (the same chunk gets the same name on a retry).

@@ -337,3 +337,47 @@ impl wiremock::Respond for CountingDelayed {
         self.1.clone()
     }
 }
+
+/// A retry of the profile stage works through the chunks its first attempt planned: a username
+/// the actor did not return does not make a new chunk, and nothing is bought twice.
+#[tokio::test]
+async fn a_retried_profile_stage_buys_no_profile_twice() {
+    let w = world(&[("AUDIENCELENS__APIFY__REFRESH_PROFILES", "true")]).await;
+    let pic = stubs::picture_url(&w.cdn, "r");
+    stubs::serve_picture(&w.cdn, "r", 200, "image/jpeg", stubs::jpeg(64, 64, [9, 9, 9])).await;
+    w.apify.actor("apify/instagram-scraper", "P2", vec![post("gone", 6_100_001, 3, 2, vec![])]).await;
+    w.apify
+        .actor(
+            "apify/instagram-comment-scraper",
+            "C2",
+            vec![comment(6_100_001, 301, "cy", 41, &pic), comment(6_100_001, 302, "deleted.user", 42, &pic)],
+        )
+        .await;
+    // The second commenter's account is gone: the profile scraper returns only the first.
+    let profiles = w
+        .apify
+        .actor(
+            "apify/instagram-profile-scraper",
+            "PR2",
+            vec![json!({"id": "41", "username": "cy", "private": false, "verified": false, "isBusinessAccount": false})],
+        )
+        .await;
+    let id = analyse(&w, "gone").await;
+    assert_eq!(analysis_row(&w, id).await.status, "succeeded");
+    assert_eq!(profiles.get(), 1);
+    // The stage runs again for the same analysis (a retry after a crash past its last run).
+    let mut conn = w.state.pool.get().await.expect("conn");
+    let account_id = w.db.count("SELECT id AS n FROM tracked_accounts WHERE handle = 'gone'").await;
+    let account = accounts::get_account(&mut conn, account_id).await.expect("account");
+    drop(conn);
+    let scraper = audiencelens::scraping::plan::Scraper {
+        pool: &w.state.pool,
+        apify: w.state.clients.apify.as_ref().expect("apify"),
+        settings: &w.state.config.settings.apify,
+        privacy: &w.state.privacy,
+        cancel: tokio_util::sync::CancellationToken::new(),
+    };
+    let outcomes = scraper.scrape_profiles(id, &account).await.expect("profiles");
+    assert!(outcomes.iter().all(|o| o.already_stored), "the planned chunk was stored already");
+    assert_eq!(profiles.get(), 1, "no second run for the username that never came back");
+}
