@@ -252,7 +252,7 @@ pub async fn retry_user_analysis(conn: &mut AsyncPgConnection, user_id: i64, id:
             return Ok(Retry::Busy(busy.id));
         }
         let failed: Option<Job> = diesel::sql_query(
-            "SELECT id FROM jobs WHERE dedupe_key LIKE $1 AND status = 'failed' ORDER BY id DESC LIMIT 1",
+            "SELECT id FROM jobs WHERE dedupe_key LIKE $1 AND status IN ('failed', 'cancelled') ORDER BY id DESC LIMIT 1",
         )
         .bind::<Text, _>(format!("analysis:{id}:%"))
         .get_result(conn)

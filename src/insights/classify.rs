@@ -107,7 +107,10 @@ where
         settle(pool, owner, &hashes, run, unsure_rules, true, &mut report).await?;
         on_batch(report.clone()).await?;
     }
-    let Some(local_model) = without_local else { return Ok(report) };
+    let Some(local_model) = without_local else {
+        release_held(pool, account).await?;
+        return Ok(report);
+    };
     let waiting =
         unsure_pictures(pool, account, local_model, gemini_model.as_deref(), &classifiers.rules).await?;
     for round in waiting.chunks(BATCH as usize) {
@@ -147,6 +150,7 @@ where
         report.gemini.gemini_unavailable += unanswered(pool, &gone, gemini_model.as_deref()).await?;
         on_batch(report.clone()).await?;
     }
+    release_held(pool, account).await?;
     Ok(report)
 }
 
@@ -177,10 +181,10 @@ async fn unanswered(
     Ok(count.n as usize)
 }
 
-/// Deletes the bytes of `hashes` that no other account's unfinished analysis may still send
-/// to Gemini: pictures are shared by content across accounts, and one analysis being done with
-/// a picture does not make another one done with it. Those kept go when that analysis is done
-/// with them (or at the retention purge).
+/// Deletes the bytes of `hashes` that no other account's analysis, not yet past classifying,
+/// may still send to Gemini: pictures are shared by content across accounts, and one analysis
+/// being done with a picture does not make another one done with it. Those kept go when that
+/// analysis leaves its classify stage ([`release_held`]), or at the retention purge.
 pub async fn release_bytes(
     conn: &mut diesel_async::AsyncPgConnection,
     hashes: &[Vec<u8>],
@@ -198,7 +202,7 @@ pub async fn release_bytes(
                JOIN analyses an ON an.tracked_account_id = tap.tracked_account_id
                WHERE pp.content_sha256 = b.content_sha256 AND pp.fetch_status = 'fetched'
                  AND an.tracked_account_id <> $2 AND an.status IN ('queued', 'running')
-                 AND an.classifier <> 'local'
+                 AND an.stage IN ('scrape', 'fetch_pictures', 'classify') AND an.classifier <> 'local'
                  AND NOT EXISTS (SELECT 1 FROM classifications g
                                  WHERE g.content_sha256 = b.content_sha256 AND g.source_model = 'gemini'))",
     )
@@ -206,6 +210,27 @@ pub async fn release_bytes(
     .bind::<BigInt, _>(account)
     .execute(conn)
     .await
+}
+
+/// Releases, when the account's classify stage ends, the bytes still held of its pictures that
+/// have been classified: those it kept for another analysis meanwhile go if that one is done
+/// with them too (the last one out deletes them). Pictures nobody has classified yet (fetched
+/// for another analysis since) are left to it.
+async fn release_held(pool: &DbPool, account: i64) -> Result<(), ClassifyError> {
+    let mut conn = pool.get().await.map_err(anyhow::Error::from)?;
+    let held: Vec<Hash> = diesel::sql_query(
+        "SELECT DISTINCT b.content_sha256 FROM picture_blobs b
+         JOIN profile_pictures pp ON pp.content_sha256 = b.content_sha256 AND pp.fetch_status = 'fetched'
+         JOIN comments c ON c.ig_profile_id = pp.ig_profile_id
+         JOIN tracked_account_posts tap ON tap.post_id = c.post_id AND tap.tracked_account_id = $1
+         WHERE EXISTS (SELECT 1 FROM classifications k WHERE k.content_sha256 = b.content_sha256)",
+    )
+    .bind::<BigInt, _>(account)
+    .load(&mut conn)
+    .await?;
+    let hashes: Vec<Vec<u8>> = held.into_iter().map(|h| h.content_sha256).collect();
+    release_bytes(&mut conn, &hashes, account).await?;
+    Ok(())
 }
 
 /// Releases the held bytes of the account's pictures that already have a result of `model`.

@@ -34,10 +34,20 @@ impl Job for ClassifyPictures {
     async fn run(self, env: JobEnv, job: JobContext) -> Result<(), JobError> {
         let Some((analysis, account)) = load_active(&env, self.analysis_id).await? else { return Ok(()) };
         let analysis_id = self.analysis_id;
-        let Some(_stage_lock) = pipeline::lock_stage(&env.pool, analysis_id).await? else {
-            return Err(JobError::Retryable(anyhow::anyhow!(
-                "another attempt is classifying this analysis's pictures; this one tries again later"
-            )));
+        // An attempt whose job was handed on stops at its next lease renewal and lets go: wait
+        // for that rather than spending this job's attempts.
+        let patience = Duration::from_secs(2 * env.config.settings.queue.lease_secs);
+        let started = tokio::time::Instant::now();
+        let _stage_lock = loop {
+            if let Some(lock) = pipeline::lock_stage(&env.pool, analysis_id).await? {
+                break lock;
+            }
+            if started.elapsed() >= patience {
+                return Err(JobError::Retryable(anyhow::anyhow!(
+                    "another attempt is still classifying this analysis's pictures; this one tries again later"
+                )));
+            }
+            tokio::time::sleep(Duration::from_secs(2)).await;
         };
         if !analyses::enter_stage(&mut *env.pool.get().await?, analysis_id, Stage::Classify).await? {
             tracing::info!(analysis_id = %analysis_id, stage = "classify", "analysis already past this stage: this run of its job does nothing");

@@ -115,7 +115,7 @@ pub async fn fail_orphaned(conn: &mut AsyncPgConnection, account: Option<i64>) -
 pub async fn lock_for_start(conn: &mut AsyncPgConnection, account_id: i64) -> QueryResult<Option<Analysis>> {
     use diesel::sql_types::BigInt;
     use diesel_async::RunQueryDsl;
-    diesel::sql_query("SELECT id FROM tracked_accounts WHERE id = $1 FOR UPDATE")
+    diesel::sql_query("SELECT id FROM tracked_accounts WHERE id = $1 FOR NO KEY UPDATE")
         .bind::<BigInt, _>(account_id)
         .execute(conn)
         .await?;

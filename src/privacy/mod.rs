@@ -116,6 +116,31 @@ pub async fn hold_off_erasure(conn: &mut AsyncPgConnection) -> QueryResult<()> {
         .map(drop)
 }
 
+/// Which of `usernames` belong to erased people (to leave out of requests to third parties).
+pub async fn suppressed_usernames(
+    conn: &mut AsyncPgConnection,
+    key: &PrivacyKey,
+    usernames: &[&str],
+) -> QueryResult<HashSet<String>> {
+    #[derive(QueryableByName)]
+    struct Hit {
+        #[diesel(sql_type = Bytea)]
+        key_hash: Vec<u8>,
+    }
+    let hashes: Vec<Vec<u8>> = usernames.iter().map(|u| key.username_hash(u).to_vec()).collect();
+    let hits: Vec<Hit> = diesel::sql_query("SELECT key_hash FROM suppressions WHERE key_hash = ANY($1)")
+        .bind::<Array<Bytea>, _>(&hashes)
+        .load(conn)
+        .await?;
+    let hits: HashSet<Vec<u8>> = hits.into_iter().map(|h| h.key_hash).collect();
+    Ok(usernames
+        .iter()
+        .zip(&hashes)
+        .filter(|(_, h)| hits.contains(*h))
+        .map(|(u, _)| (*u).to_owned())
+        .collect())
+}
+
 /// Removes every item by or about a suppressed person from `records`; returns how many
 /// comments and profiles were dropped. Call it in the transaction that stores `records`: it
 /// holds off erasures until that transaction ends, so a person erased meanwhile is either

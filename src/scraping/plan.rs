@@ -176,14 +176,28 @@ impl Scraper<'_> {
         let planned = self.profile_chunks(analysis_id, account).await?;
         let mut outcomes = Vec::new();
         for chunk in &planned {
-            let usernames =
-                chunk.input.get("usernames").and_then(serde_json::Value::as_array).map_or(0, Vec::len);
+            // People erased since the chunk was planned are not asked about.
+            let names: Vec<&str> = chunk
+                .input
+                .get("usernames")
+                .and_then(serde_json::Value::as_array)
+                .map(|a| a.iter().filter_map(serde_json::Value::as_str).collect())
+                .unwrap_or_default();
+            let erased =
+                crate::privacy::suppressed_usernames(&mut *self.pool.get().await?, self.privacy, &names)
+                    .await?;
+            let names: Vec<&str> = names.into_iter().filter(|n| !erased.contains(*n)).collect();
+            if names.is_empty() {
+                continue;
+            }
+            let mut input = chunk.input.clone();
+            input["usernames"] = json!(names);
             let plan = RunPlan {
                 analysis_id,
                 purpose: &chunk.purpose,
                 actor: &self.settings.profiles_actor,
-                input: chunk.input.clone(),
-                max_items: usernames as u64,
+                input,
+                max_items: names.len() as u64,
                 max_charge_usd: self.settings.max_charge_usd_per_run,
                 account_id: None,
             };
@@ -206,7 +220,7 @@ impl Scraper<'_> {
         let actor = self.settings.profiles_actor.clone();
         Ok(conn
             .transaction::<_, diesel::result::Error, _>(async |conn| {
-                diesel::sql_query("SELECT id FROM analyses WHERE id = $1 FOR UPDATE")
+                diesel::sql_query("SELECT id FROM analyses WHERE id = $1 FOR NO KEY UPDATE")
                     .bind::<BigInt, _>(analysis_id)
                     .execute(conn)
                     .await?;

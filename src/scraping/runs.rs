@@ -97,7 +97,7 @@ pub async fn run_and_store(
     if status == "stored" {
         return Ok(RunOutcome { already_stored: true, ..RunOutcome::default() });
     }
-    let run_id = match run_id.filter(|_| status != "failed") {
+    let run_id = match run_id.filter(|_| status == "running") {
         Some(id) => {
             tracing::info!(analysis_id = plan.analysis_id, purpose = plan.purpose, run_id = %id, "resuming Apify run");
             id
@@ -105,8 +105,9 @@ pub async fn run_and_store(
         None if claim_start(pool, plan).await? => start(pool, apify, plan).await?,
         // Another attempt of the same job is starting it: wait for its run, never a second.
         None => match started_elsewhere(pool, plan, cancel).await? {
-            Some(id) => id,
-            None => return Ok(RunOutcome { already_stored: true, ..RunOutcome::default() }),
+            Elsewhere::Running(id) => id,
+            Elsewhere::Stored => return Ok(RunOutcome { already_stored: true, ..RunOutcome::default() }),
+            Elsewhere::Abandoned => start(pool, apify, plan).await?,
         },
     };
     let run = match apify.wait_for_run(&run_id, cancel).await {
@@ -175,36 +176,47 @@ pub async fn run_and_store(
     Ok(RunOutcome { stats, items, rejected, usage_usd: usage, already_stored: false, records })
 }
 
-/// How long a claim to start a run holds: an attempt that died between claiming and recording
-/// the run id leaves it, and a later attempt then starts the run after all.
-const LAUNCH_CLAIM_SECS: f64 = 600.0;
+/// How long a claim to start a run holds (longer than a start request with all its retries):
+/// an attempt that died between claiming and recording the run id leaves it, and a waiting or
+/// later attempt then starts the run after all.
+const LAUNCH_CLAIM_SECS: u64 = 600;
 
 /// Claims the start of the plan's run for this attempt: true when no other attempt is starting
-/// it (it was never started, its last run failed, or an earlier claim expired).
+/// it (it was never started, its last run failed, or an earlier claim expired). A failed run's
+/// id is cleared, so nobody resumes it.
 async fn claim_start(pool: &DbPool, plan: &RunPlan<'_>) -> Result<bool, ScrapeError> {
     let mut conn = pool.get().await?;
     let claimed = diesel::sql_query(
-        "UPDATE apify_runs SET status = 'launching', launch_started_at = now(), error = NULL
+        "UPDATE apify_runs SET status = 'launching', launch_started_at = now(), error = NULL, run_id = NULL,
+                dataset_id = NULL
          WHERE analysis_id = $1 AND purpose = $2
            AND (status IN ('starting', 'failed')
                 OR (status = 'launching' AND launch_started_at < now() - make_interval(secs => $3)))",
     )
     .bind::<BigInt, _>(plan.analysis_id)
     .bind::<Text, _>(plan.purpose)
-    .bind::<Double, _>(LAUNCH_CLAIM_SECS)
+    .bind::<Double, _>(LAUNCH_CLAIM_SECS as f64)
     .execute(&mut conn)
     .await?;
     Ok(claimed == 1)
 }
 
-/// Waits for the attempt that claimed the start to record its run; `None` if it was stored
-/// meanwhile.
+/// What became of a run another attempt was starting.
+enum Elsewhere {
+    Running(String),
+    Stored,
+    /// Its claim expired and this attempt took it over: start the run.
+    Abandoned,
+}
+
+/// Waits for the attempt that claimed the start to record its run, taking the claim over once
+/// it expires (that attempt died).
 async fn started_elsewhere(
     pool: &DbPool,
     plan: &RunPlan<'_>,
     cancel: &CancellationToken,
-) -> Result<Option<String>, ScrapeError> {
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_mins(2);
+) -> Result<Elsewhere, ScrapeError> {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(LAUNCH_CLAIM_SECS + 30);
     loop {
         let row: RunRow = diesel::sql_query(
             "SELECT run_id, status FROM apify_runs WHERE analysis_id = $1 AND purpose = $2",
@@ -214,8 +226,9 @@ async fn started_elsewhere(
         .get_result(&mut *pool.get().await?)
         .await?;
         match (row.status.as_str(), row.run_id) {
-            ("stored", _) => return Ok(None),
-            ("running", Some(id)) => return Ok(Some(id)),
+            ("stored", _) => return Ok(Elsewhere::Stored),
+            ("running", Some(id)) => return Ok(Elsewhere::Running(id)),
+            ("launching", _) if claim_start(pool, plan).await? => return Ok(Elsewhere::Abandoned),
             ("failed", _) => {
                 return Err(ScrapeError::Busy(
                     "another attempt could not start the Apify run; this job will try again",

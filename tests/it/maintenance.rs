@@ -124,6 +124,12 @@ async fn an_analysis_left_without_a_stage_job_is_failed_and_the_account_freed() 
     let failed = audiencelens::analyses::get_analysis(&mut conn, first.id).await.expect("analysis");
     assert_eq!(failed.status, "failed");
     assert_eq!(failed.error.as_deref(), Some("scrape_posts job cancelled: cancelled by operator"));
+    // And it can be retried from that job.
+    let user = db.count("SELECT id AS n FROM users").await;
+    let retried =
+        audiencelens::analyses::retry_user_analysis(&mut conn, user, first.id).await.expect("retry");
+    assert_eq!(retried, audiencelens::analyses::Retry::Reopened);
+    assert_eq!(db.count("SELECT count(*) AS n FROM jobs WHERE status = 'queued'").await, 1);
 }
 
 /// A stage job that runs again after handing over does nothing (stages only move forward), and

@@ -418,7 +418,14 @@ async fn shared_picture_bytes_are_kept_while_another_analysis_may_send_them_to_g
     assert_eq!(release_bytes(&mut *db.conn().await, &hash, ids[0]).await.expect("release"), 1);
     db.execute("INSERT INTO picture_blobs (content_sha256, bytes) VALUES ('\\x03', '\\xffd8ff')").await;
     db.execute("DELETE FROM classifications").await;
-    db.execute("UPDATE analyses SET status = 'succeeded'").await;
+    db.execute("UPDATE analyses SET stage = 'aggregate'").await;
+    assert_eq!(
+        release_bytes(&mut *db.conn().await, &hash, ids[0]).await.expect("release"),
+        1,
+        "past classifying, it needs no picture"
+    );
+    db.execute("INSERT INTO picture_blobs (content_sha256, bytes) VALUES ('\\x03', '\\xffd8ff')").await;
+    db.execute("UPDATE analyses SET stage = 'classify', status = 'succeeded'").await;
     assert_eq!(release_bytes(&mut *db.conn().await, &hash, ids[0]).await.expect("release"), 1);
     assert_eq!(db.count(blobs).await, 0);
 }

@@ -327,6 +327,94 @@ async fn duplicate_attempts_share_one_paid_run_and_count_it_once() {
     assert_eq!([a.already_stored, b.already_stored].iter().filter(|s| **s).count(), 1, "stored once");
     assert_eq!(analysis_row(&w, analysis.id).await.cost_micro_usd, 12_300, "0.0123 USD counted once");
     assert_eq!(w.db.count("SELECT count(*) AS n FROM posts").await, 1);
+
+    // A run that failed earlier: both attempts see it, one starts the replacement, and nobody
+    // waits on the dead run (the stub does not know it).
+    w.db.execute(&format!(
+        "INSERT INTO apify_runs (analysis_id, purpose, actor, input, run_id, status)
+         VALUES ({}, 'again', '{actor}', '{{}}', 'RUN-DEAD', 'failed')",
+        analysis.id
+    ))
+    .await;
+    let again = audiencelens::scraping::runs::RunPlan { purpose: "again", ..plan.clone() };
+    let attempt = || {
+        audiencelens::scraping::runs::run_and_store(&w.state.pool, apify, &w.state.privacy, &again, &cancel)
+    };
+    // The second comes while the first is starting the replacement.
+    let (a, b) = tokio::join!(attempt(), async {
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        attempt().await
+    });
+    a.expect("first attempt");
+    b.expect("second attempt");
+    assert_eq!(starts.get(), 2, "one replacement run");
+    // A claim left by an attempt that died before recording its run expires: the next one
+    // starts the run.
+    w.db.execute(&format!(
+        "INSERT INTO apify_runs (analysis_id, purpose, actor, input, status, launch_started_at)
+         VALUES ({}, 'abandoned', '{actor}', '{{}}', 'launching', now() - interval '11 minutes')",
+        analysis.id
+    ))
+    .await;
+    let abandoned = audiencelens::scraping::runs::RunPlan { purpose: "abandoned", ..plan.clone() };
+    let outcome = audiencelens::scraping::runs::run_and_store(
+        &w.state.pool,
+        apify,
+        &w.state.privacy,
+        &abandoned,
+        &cancel,
+    )
+    .await
+    .expect("abandoned claim taken over");
+    assert!(!outcome.already_stored);
+    assert_eq!(starts.get(), 3);
+    assert_eq!(w.db.count("SELECT count(*) AS n FROM apify_runs WHERE status = 'stored'").await, 3);
+}
+
+/// A planned profile chunk leaves out people erased after it was planned: their handle is not
+/// sent to the scraper.
+#[tokio::test]
+async fn a_planned_profile_chunk_does_not_ask_about_people_erased_since() {
+    let w = world(&[("AUDIENCELENS__APIFY__REFRESH_PROFILES", "true")]).await;
+    let profiles = w.apify.actor("apify/instagram-profile-scraper", "PR3", vec![]).await;
+    let mut conn = w.state.pool.get().await.expect("conn");
+    let user = audiencelens::users::default_owner(&mut conn).await.expect("owner");
+    let account = accounts::find_or_create_account(
+        &mut conn,
+        user,
+        &InstagramHandle::parse("planned").expect("handle"),
+    )
+    .await
+    .expect("account");
+    let analysis =
+        audiencelens::analyses::create_analysis(&mut conn, account.id, "local").await.expect("analysis");
+    w.db.execute(&format!(
+        "INSERT INTO apify_runs (analysis_id, purpose, actor, input)
+         VALUES ({}, 'profiles:planned', 'apify/instagram-profile-scraper',
+                 '{{\"usernames\": [\"kept.one\", \"erased.one\"], \"includeAboutSection\": false}}')",
+        analysis.id
+    ))
+    .await;
+    audiencelens::privacy::erase::erase(&mut conn, &w.state.privacy, "erased.one", "test")
+        .await
+        .expect("erase");
+    drop(conn);
+    let scraper = audiencelens::scraping::plan::Scraper {
+        pool: &w.state.pool,
+        apify: w.state.clients.apify.as_ref().expect("apify"),
+        settings: &w.state.config.settings.apify,
+        privacy: &w.state.privacy,
+        cancel: tokio_util::sync::CancellationToken::new(),
+    };
+    scraper.scrape_profiles(analysis.id, &account).await.expect("profiles");
+    assert_eq!(profiles.get(), 1);
+    let requests = w.apify.server.received_requests().await.expect("recorded");
+    let run: Value = requests
+        .iter()
+        .find(|r| r.url.path() == "/v2/acts/apify~instagram-profile-scraper/runs")
+        .map(|r| serde_json::from_slice(&r.body).expect("json"))
+        .expect("profile run");
+    assert_eq!(run["usernames"], json!(["kept.one"]));
 }
 
 struct CountingDelayed(Counter, ResponseTemplate);
