@@ -179,6 +179,8 @@ pub async fn cancel(
         Some(false) => Err(ApiError::Conflict("the analysis has already finished".into())),
         Some(true) => {
             let a = analyses::get_user_analysis(&mut conn, user.id, *id).await?.ok_or_else(not_found)?;
+            // Pictures fetched for it will not be classified for it: their bytes go now.
+            crate::insights::classify::release_account(&mut conn, a.tracked_account_id).await?;
             Ok(HttpResponse::Ok().json(AnalysisView::from(a)))
         }
     }

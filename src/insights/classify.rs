@@ -182,7 +182,7 @@ async fn unanswered(
 }
 
 /// Deletes the bytes of `hashes` that no other account's analysis, not yet past classifying,
-/// may still send to Gemini: pictures are shared by content across accounts, and one analysis
+/// still needs (to classify a picture nobody has classified, or to send it to Gemini): pictures are shared by content across accounts, and one analysis
 /// being done with a picture does not make another one done with it. Those kept go when that
 /// analysis leaves its classify stage ([`release_held`]), or at the retention purge.
 pub async fn release_bytes(
@@ -202,9 +202,11 @@ pub async fn release_bytes(
                JOIN analyses an ON an.tracked_account_id = tap.tracked_account_id
                WHERE pp.content_sha256 = b.content_sha256 AND pp.fetch_status = 'fetched'
                  AND an.tracked_account_id <> $2 AND an.status IN ('queued', 'running')
-                 AND an.stage IN ('scrape', 'fetch_pictures', 'classify') AND an.classifier <> 'local'
-                 AND NOT EXISTS (SELECT 1 FROM classifications g
-                                 WHERE g.content_sha256 = b.content_sha256 AND g.source_model = 'gemini'))",
+                 AND an.stage IN ('scrape', 'fetch_pictures', 'classify')
+                 AND (NOT EXISTS (SELECT 1 FROM classifications k WHERE k.content_sha256 = b.content_sha256)
+                      OR (an.classifier <> 'local'
+                          AND NOT EXISTS (SELECT 1 FROM classifications g
+                                          WHERE g.content_sha256 = b.content_sha256 AND g.source_model = 'gemini'))))",
     )
     .bind::<diesel::sql_types::Array<Bytea>, _>(hashes)
     .bind::<BigInt, _>(account)
@@ -231,6 +233,25 @@ async fn release_held(pool: &DbPool, account: i64) -> Result<(), ClassifyError> 
     let hashes: Vec<Vec<u8>> = held.into_iter().map(|h| h.content_sha256).collect();
     release_bytes(&mut conn, &hashes, account).await?;
     Ok(())
+}
+
+/// Releases the bytes still held of every picture of the account (its analysis was cancelled:
+/// nothing will classify them for it), unless another analysis needs them.
+pub async fn release_account(
+    conn: &mut diesel_async::AsyncPgConnection,
+    account: i64,
+) -> diesel::QueryResult<usize> {
+    let held: Vec<Hash> = diesel::sql_query(
+        "SELECT DISTINCT b.content_sha256 FROM picture_blobs b
+         JOIN profile_pictures pp ON pp.content_sha256 = b.content_sha256
+         JOIN comments c ON c.ig_profile_id = pp.ig_profile_id
+         JOIN tracked_account_posts tap ON tap.post_id = c.post_id AND tap.tracked_account_id = $1",
+    )
+    .bind::<BigInt, _>(account)
+    .load(conn)
+    .await?;
+    let hashes: Vec<Vec<u8>> = held.into_iter().map(|h| h.content_sha256).collect();
+    release_bytes(conn, &hashes, account).await
 }
 
 /// Releases the held bytes of the account's pictures that already have a result of `model`.

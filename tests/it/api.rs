@@ -335,6 +335,23 @@ async fn one_analysis_at_a_time_and_no_silent_defaults() {
         1
     );
 
+    // A picture fetched for it, not classified yet: cancelling drops its bytes.
+    db.execute(&format!(
+        "WITH p AS (INSERT INTO posts (ig_post_id, owner_username) VALUES ('T1', 'twice') RETURNING id),
+              l AS (INSERT INTO tracked_account_posts (tracked_account_id, post_id) SELECT {id}, id FROM p),
+              f AS (INSERT INTO ig_profiles (ig_user_id, username) VALUES ('77', 'fan') RETURNING id),
+              c AS (INSERT INTO comments (ig_comment_id, post_id, ig_profile_id) SELECT 'TC1', p.id, f.id FROM p, f)
+         INSERT INTO profile_pictures (ig_profile_id, source_url, source_path, content_sha256, fetch_status)
+         SELECT id, 'https://cdn.example/fan', 'https://cdn.example/fan', '\\x07', 'fetched' FROM f"
+    ))
+    .await;
+    db.execute("INSERT INTO picture_blobs (content_sha256, bytes) VALUES ('\\x07', '\\xffd8ff')").await;
+    let started = if a.status == 202 { &a } else { &b };
+    let analysis = started.body["id"].as_i64().expect("id");
+    let cancelled = api.call("POST", &format!("/api/v1/analyses/{analysis}/cancel"), t, None).await;
+    assert_eq!(cancelled.status, 200, "{:?}", cancelled.body);
+    assert_eq!(db.count("SELECT count(*) AS n FROM picture_blobs").await, 0, "bytes of a cancelled analysis");
+
     let key = api.call("POST", "/api/v1/api-keys", t, Some(&json!({"name": "k"}))).await;
     let key = key.body["key"].as_str().expect("key").to_owned();
     assert_eq!(api.call("POST", "/api/v1/auth/refresh", Some(&key), None).await.status, 400);

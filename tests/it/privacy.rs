@@ -428,6 +428,17 @@ async fn shared_picture_bytes_are_kept_while_another_analysis_may_send_them_to_g
     db.execute("UPDATE analyses SET stage = 'classify', status = 'succeeded'").await;
     assert_eq!(release_bytes(&mut *db.conn().await, &hash, ids[0]).await.expect("release"), 1);
     assert_eq!(db.count(blobs).await, 0);
+    // A local analysis still fetching needs a picture nobody has classified, not one classified.
+    db.execute("INSERT INTO picture_blobs (content_sha256, bytes) VALUES ('\\x03', '\\xffd8ff')").await;
+    db.execute("UPDATE analyses SET stage = 'fetch_pictures', status = 'running', classifier = 'local'")
+        .await;
+    assert_eq!(release_bytes(&mut *db.conn().await, &hash, ids[0]).await.expect("release"), 0);
+    db.execute(
+        "INSERT INTO classifications (content_sha256, model_version, source_model, profile_type)
+         VALUES ('\\x03', 'local-test', 'local', 'person')",
+    )
+    .await;
+    assert_eq!(release_bytes(&mut *db.conn().await, &hash, ids[0]).await.expect("release"), 1);
 }
 
 #[tokio::test]
