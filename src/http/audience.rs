@@ -148,7 +148,7 @@ pub struct ExportQuery {
 
 /// A snapshot for download: JSON as stored, or CSV with one row per share (raw and corrected).
 #[utoipa::path(get, path = "/api/v1/analyses/{id}/export", params(("id" = i64, Path), ExportQuery),
-    responses((status = 200, description = "the snapshot as JSON or CSV"), (status = 404)), security(("bearer" = [])), tag = "audience")]
+    responses((status = 200, description = "the snapshot as JSON or CSV"), (status = 404), (status = 409, description = "a snapshot the CSV table cannot read")), security(("bearer" = [])), tag = "audience")]
 #[get("/analyses/{id}/export")]
 pub async fn export(
     state: web::Data<AppState>,
@@ -165,7 +165,11 @@ pub async fn export(
             .insert_header(("content-disposition", format!("attachment; filename=\"audience-{id}.json\"")))
             .body(text)),
         "csv" => {
-            let s: Snapshot = serde_json::from_str(&text).map_err(anyhow::Error::from)?;
+            let s: Snapshot = serde_json::from_str(&text).map_err(|e| {
+                ApiError::Conflict(format!(
+                    "this snapshot cannot be read as a table ({e}); its JSON export (format=json) has everything"
+                ))
+            })?;
             Ok(HttpResponse::Ok()
                 .content_type("text/csv; charset=utf-8")
                 .insert_header(("content-disposition", format!("attachment; filename=\"audience-{id}.csv\"")))

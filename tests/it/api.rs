@@ -722,3 +722,28 @@ async fn a_failed_analysis_can_be_retried() {
     assert_eq!(done.body["status"], "succeeded", "{:?}", done.body);
     assert_eq!(api.call("POST", &format!("/api/v1/analyses/{id}/retry"), t, None).await.status, 409);
 }
+
+/// A stored snapshot the CSV table cannot read (written by an older version, say) is a 409 that
+/// points at the JSON export, never a 500.
+#[tokio::test]
+async fn an_unreadable_snapshot_exports_as_json_and_explains_the_csv() {
+    let db = TestDb::new().await;
+    let api = Api::start(&db, &[]);
+    let t = api.user("g@example.com").await;
+    let t = Some(t.as_str());
+    let id = api.call("POST", "/api/v1/accounts", t, Some(&json!({"handle": "old.shape"}))).await.body["id"]
+        .as_i64()
+        .expect("id");
+    db.execute(&format!(
+        "INSERT INTO analyses (tracked_account_id, status, stage, snapshot, finished_at)
+         VALUES ({id}, 'succeeded', 'done', '{{\"unique_commenters\": 3}}', now())"
+    ))
+    .await;
+    let analysis = db.count("SELECT id AS n FROM analyses").await;
+    let csv = api.call("GET", &format!("/api/v1/analyses/{analysis}/export?format=csv"), t, None).await;
+    assert_eq!(csv.status, 409, "{:?}", csv.body);
+    assert!(csv.body["message"].as_str().is_some_and(|m| m.contains("format=json")), "{:?}", csv.body);
+    let json = api.call("GET", &format!("/api/v1/analyses/{analysis}/export?format=json"), t, None).await;
+    assert_eq!(json.status, 200);
+    assert_eq!(json.body["unique_commenters"], 3);
+}
