@@ -195,33 +195,65 @@ pub async fn export_commenters(
     id: web::Path<i64>,
     q: web::Query<CommentersExportQuery>,
 ) -> Result<HttpResponse, ApiError> {
+    const PAGE: i64 = 5_000;
     let raw = q.raw_handles.unwrap_or(false);
-    let mut rows: Vec<CommenterRow> = Vec::new();
+    let (user_id, account_id) = (user.id, *id);
     let mut conn = state.read_pool.get().await?;
-    let mut after = 0;
-    loop {
-        let page = read::commenters(&mut conn, user.id, *id, after, 5_000)
-            .await?
-            .ok_or_else(|| ApiError::NotFound("no such account".into()))?;
-        let done = page.len() < 5_000;
-        after = page.last().map_or(after, |r| r.id);
-        rows.extend(page);
-        if done {
-            break;
-        }
-    }
-    let body = crate::insights::export::commenters_csv(&rows, if raw { None } else { Some(&state.privacy) })?;
-    let details = serde_json::json!({"account_id": *id, "rows": rows.len(), "raw_handles": raw});
+    let first = read::commenters(&mut conn, user_id, account_id, 0, PAGE)
+        .await?
+        .ok_or_else(|| ApiError::NotFound("no such account".into()))?;
+    // Recorded before the first row leaves, whether or not the client reads to the end.
+    let rows = read::commenter_count(&mut conn, account_id).await?;
+    let details = serde_json::json!({"account_id": account_id, "rows": rows, "raw_handles": raw});
     privacy::audit(
         &mut *state.pool.get().await?,
-        &format!("user:{}", user.id),
+        &format!("user:{user_id}"),
         AuditAction::AudienceExport,
         None,
         &details,
     )
     .await?;
+    // Streamed a page at a time: memory stays flat however many commenters the account has.
+    let key = (!raw).then(|| state.privacy.clone());
+    let body = futures_util::stream::unfold(Part::Rows(Box::new(conn), first, true), move |part| {
+        let key = key.clone();
+        async move {
+            let (mut conn, rows, header) = match part {
+                Part::Rows(conn, rows, header) => (conn, rows, header),
+                Part::Failed(e) => return Some((Err(e), Part::Done)),
+                Part::Done => return None,
+            };
+            let bytes = match crate::insights::export::commenters_csv_part(&rows, key.as_ref(), header) {
+                Ok(b) => web::Bytes::from(b),
+                Err(e) => return Some((Err(actix_web::error::ErrorInternalServerError(e)), Part::Done)),
+            };
+            let next = match rows.last() {
+                Some(last) if rows.len() as i64 == PAGE => {
+                    match read::commenters(&mut conn, user_id, account_id, last.id, PAGE).await {
+                        Ok(Some(page)) if !page.is_empty() => Part::Rows(conn, page, false),
+                        Ok(_) => Part::Done,
+                        Err(e) => {
+                            tracing::error!(error = %e, account_id, "commenters export stopped");
+                            Part::Failed(actix_web::error::ErrorInternalServerError("export stopped"))
+                        }
+                    }
+                }
+                _ => Part::Done,
+            };
+            Some((Ok::<_, actix_web::Error>(bytes), next))
+        }
+    });
     Ok(HttpResponse::Ok()
         .content_type("text/csv; charset=utf-8")
         .insert_header(("content-disposition", format!("attachment; filename=\"commenters-{id}.csv\"")))
-        .body(body))
+        .streaming(body))
+}
+
+/// Where a streamed commenters export stands.
+enum Part {
+    /// A page to write (with the header when it is the first), and the connection for the next.
+    Rows(Box<crate::db::DbConn>, Vec<CommenterRow>, bool),
+    /// Reading the next page failed: end the body with an error (the client sees it cut short).
+    Failed(actix_web::Error),
+    Done,
 }

@@ -98,7 +98,27 @@ pub fn snapshot_csv(s: &Snapshot) -> anyhow::Result<Vec<u8>> {
 
 /// Commenters as CSV; with a key, handles are replaced by pseudonyms.
 pub fn commenters_csv(rows: &[CommenterRow], pseudonymise: Option<&PrivacyKey>) -> anyhow::Result<Vec<u8>> {
-    let mut w = csv::Writer::from_writer(Vec::new());
+    commenters_csv_part(rows, pseudonymise, true)
+}
+
+/// One part of the commenters CSV (the first with the header), for streaming page by page.
+///
+/// # Errors
+/// Only if writing to memory fails.
+pub fn commenters_csv_part(
+    rows: &[CommenterRow],
+    pseudonymise: Option<&PrivacyKey>,
+    header: bool,
+) -> anyhow::Result<Vec<u8>> {
+    let mut w = csv::WriterBuilder::new().has_headers(false).from_writer(Vec::new());
+    if header {
+        write_commenters_header(&mut w)?;
+    }
+    write_commenter_rows(&mut w, rows, pseudonymise)?;
+    w.into_inner().map_err(|e| anyhow::anyhow!("writing CSV: {e}"))
+}
+
+fn write_commenters_header(w: &mut csv::Writer<Vec<u8>>) -> csv::Result<()> {
     w.write_record([
         "commenter",
         "comments",
@@ -112,7 +132,14 @@ pub fn commenters_csv(rows: &[CommenterRow], pseudonymise: Option<&PrivacyKey>) 
         "abstain_reason",
         "source",
         "model",
-    ])?;
+    ])
+}
+
+fn write_commenter_rows(
+    w: &mut csv::Writer<Vec<u8>>,
+    rows: &[CommenterRow],
+    pseudonymise: Option<&PrivacyKey>,
+) -> csv::Result<()> {
     let flag = |b: Option<bool>| b.map_or(String::new(), |v| v.to_string());
     for r in rows {
         let who = match pseudonymise {
@@ -134,5 +161,5 @@ pub fn commenters_csv(rows: &[CommenterRow], pseudonymise: Option<&PrivacyKey>) 
             r.model.clone().unwrap_or_default(),
         ])?;
     }
-    w.into_inner().map_err(|e| anyhow::anyhow!("writing CSV: {e}"))
+    Ok(())
 }

@@ -227,6 +227,23 @@ pub struct CommenterRow {
     pub last_comment_at: Option<DateTime<Utc>>,
 }
 
+/// How many commenters the account has (on its tracked posts).
+pub async fn commenter_count(conn: &mut AsyncPgConnection, account_id: i64) -> QueryResult<i64> {
+    #[derive(QueryableByName)]
+    struct N {
+        #[diesel(sql_type = BigInt)]
+        n: i64,
+    }
+    let n: N = diesel::sql_query(
+        "SELECT count(DISTINCT c.ig_profile_id) AS n FROM comments c
+         JOIN tracked_account_posts t ON t.post_id = c.post_id WHERE t.tracked_account_id = $1",
+    )
+    .bind::<BigInt, _>(account_id)
+    .get_result(conn)
+    .await?;
+    Ok(n.n)
+}
+
 /// The commenters of the user's account after profile id `after`, by id.
 pub async fn commenters(
     conn: &mut AsyncPgConnection,

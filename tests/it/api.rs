@@ -747,3 +747,39 @@ async fn an_unreadable_snapshot_exports_as_json_and_explains_the_csv() {
     assert_eq!(json.status, 200);
     assert_eq!(json.body["unique_commenters"], 3);
 }
+
+/// The commenters export streams page by page: every commenter once, across page boundaries,
+/// and the audit entry counts them all.
+#[tokio::test]
+async fn the_commenters_export_streams_every_commenter_once() {
+    let db = TestDb::new().await;
+    let api = Api::start(&db, &[]);
+    let token = api.user("h@example.com").await;
+    let account =
+        api.call("POST", "/api/v1/accounts", Some(&token), Some(&json!({"handle": "many"}))).await.body["id"]
+            .as_i64()
+            .expect("id");
+    let n = 12_001;
+    db.execute(&format!(
+        "WITH p AS (INSERT INTO posts (ig_post_id, owner_username) VALUES ('M1', 'many') RETURNING id),
+              l AS (INSERT INTO tracked_account_posts (tracked_account_id, post_id) SELECT {account}, id FROM p),
+              f AS (INSERT INTO ig_profiles (ig_user_id, username)
+                    SELECT 'u' || g, 'fan' || g FROM generate_series(1, {n}) g RETURNING id)
+         INSERT INTO comments (ig_comment_id, post_id, ig_profile_id) SELECT 'MC' || f.id, p.id, f.id FROM p, f"
+    ))
+    .await;
+    let url = format!("http://{}/api/v1/accounts/{account}/commenters/export?raw_handles=true", api.addr);
+    let client = audiencelens::clients::http_client().build().expect("client");
+    let csv = client.get(&url).bearer_auth(&token).send().await.expect("csv").text().await.expect("body");
+    let lines: Vec<&str> = csv.lines().collect();
+    assert!(lines[0].starts_with("commenter,comments,"), "{}", lines[0]);
+    let names: std::collections::BTreeSet<&str> =
+        lines[1..].iter().map(|l| l.split(',').next().unwrap_or_default()).collect();
+    assert_eq!(lines.len() - 1, n);
+    assert_eq!(names.len(), n, "each commenter once");
+    assert_eq!(
+        db.count("SELECT (details->>'rows')::bigint AS n FROM audit_log WHERE action = 'audience_export'")
+            .await,
+        n as i64
+    );
+}
