@@ -25,6 +25,19 @@ impl std::fmt::Debug for RateLimits {
     }
 }
 
+/// The unit a client is limited by: its IPv4 address, or its IPv6 /64 (one subscriber's
+/// allocation: counting each of its addresses apart would give it endless budgets).
+#[must_use]
+pub fn client_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6(std::net::Ipv6Addr::from(v6.to_bits() & !u128::from(u64::MAX))),
+        },
+    }
+}
+
 fn per_minute(n: u32) -> Quota {
     // Validated as > 0 at start-up; fall back to 1 rather than panic.
     Quota::per_minute(NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN))
@@ -58,7 +71,7 @@ impl RateLimits {
     /// # Errors
     /// [`ApiError::TooManyRequests`] with the wait.
     pub fn check_ip(&self, ip: IpAddr) -> Result<(), ApiError> {
-        self.check(&self.per_ip, &ip)
+        self.check(&self.per_ip, &client_key(ip))
     }
 
     /// # Errors
@@ -73,7 +86,7 @@ impl RateLimits {
     /// # Errors
     /// [`ApiError::TooManyRequests`] with the wait.
     pub fn check_login(&self, ip: IpAddr, email: &str) -> Result<(), ApiError> {
-        self.check(&self.login, &format!("ip:{ip}"))?;
+        self.check(&self.login, &format!("ip:{}", client_key(ip)))?;
         self.check(&self.login, &format!("email:{}", email.trim().to_ascii_lowercase()))
     }
 
@@ -82,5 +95,23 @@ impl RateLimits {
         self.per_ip.retain_recent();
         self.per_user.retain_recent();
         self.login.retain_recent();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ipv6_clients_are_limited_by_their_slash_64() {
+        let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().expect("ip");
+        let b: IpAddr = "2001:db8:1:2:ffff:1:2:3".parse().expect("ip");
+        let other: IpAddr = "2001:db8:1:3::1".parse().expect("ip");
+        assert_eq!(client_key(a), client_key(b));
+        assert_ne!(client_key(a), client_key(other));
+        let v4: IpAddr = "198.51.100.7".parse().expect("ip");
+        assert_eq!(client_key(v4), v4);
+        let mapped: IpAddr = "::ffff:198.51.100.7".parse().expect("ip");
+        assert_eq!(client_key(mapped), v4);
     }
 }
