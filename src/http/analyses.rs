@@ -179,8 +179,13 @@ pub async fn cancel(
         Some(false) => Err(ApiError::Conflict("the analysis has already finished".into())),
         Some(true) => {
             let a = analyses::get_user_analysis(&mut conn, user.id, *id).await?.ok_or_else(not_found)?;
-            // Pictures fetched for it will not be classified for it: their bytes go now.
-            crate::insights::classify::release_account(&mut conn, a.tracked_account_id).await?;
+            // Pictures fetched for it will not be classified for it: their bytes go now (a fetch
+            // under way releases what it fetched when it ends).
+            if let Err(error) =
+                crate::insights::classify::release_account(&mut conn, a.tracked_account_id).await
+            {
+                tracing::error!(%error, analysis_id = a.id, "releasing the pictures of a cancelled analysis failed");
+            }
             Ok(HttpResponse::Ok().json(AnalysisView::from(a)))
         }
     }

@@ -198,12 +198,14 @@ pub async fn export_commenters(
     const PAGE: i64 = 5_000;
     let raw = q.raw_handles.unwrap_or(false);
     let (user_id, account_id) = (user.id, *id);
-    let mut conn = state.read_pool.get().await?;
-    let first = read::commenters(&mut conn, user_id, account_id, 0, PAGE)
-        .await?
-        .ok_or_else(|| ApiError::NotFound("no such account".into()))?;
+    let (first, rows) = {
+        let mut conn = state.read_pool.get().await?;
+        let first = read::commenters(&mut conn, user_id, account_id, 0, PAGE)
+            .await?
+            .ok_or_else(|| ApiError::NotFound("no such account".into()))?;
+        (first, read::commenter_count(&mut conn, account_id).await?)
+    };
     // Recorded before the first row leaves, whether or not the client reads to the end.
-    let rows = read::commenter_count(&mut conn, account_id).await?;
     let details = serde_json::json!({"account_id": account_id, "rows": rows, "raw_handles": raw});
     privacy::audit(
         &mut *state.pool.get().await?,
@@ -213,13 +215,15 @@ pub async fn export_commenters(
         &details,
     )
     .await?;
-    // Streamed a page at a time: memory stays flat however many commenters the account has.
+    // Streamed a page at a time: memory stays flat however many commenters the account has,
+    // and a connection is held only while a page is read, not while a slow client downloads.
     let key = (!raw).then(|| state.privacy.clone());
-    let body = futures_util::stream::unfold(Part::Rows(Box::new(conn), first, true), move |part| {
-        let key = key.clone();
+    let pool = state.read_pool.clone();
+    let body = futures_util::stream::unfold(Part::Rows(first, true), move |part| {
+        let (key, pool) = (key.clone(), pool.clone());
         async move {
-            let (mut conn, rows, header) = match part {
-                Part::Rows(conn, rows, header) => (conn, rows, header),
+            let (rows, header) = match part {
+                Part::Rows(rows, header) => (rows, header),
                 Part::Failed(e) => return Some((Err(e), Part::Done)),
                 Part::Done => return None,
             };
@@ -229,11 +233,19 @@ pub async fn export_commenters(
             };
             let next = match rows.last() {
                 Some(last) if rows.len() as i64 == PAGE => {
-                    match read::commenters(&mut conn, user_id, account_id, last.id, PAGE).await {
-                        Ok(Some(page)) if !page.is_empty() => Part::Rows(conn, page, false),
-                        Ok(_) => Part::Done,
-                        Err(e) => {
-                            tracing::error!(error = %e, account_id, "commenters export stopped");
+                    let page = match pool.get().await {
+                        Ok(mut conn) => read::commenters(&mut conn, user_id, account_id, last.id, PAGE)
+                            .await
+                            .map_err(|e| e.to_string()),
+                        Err(e) => Err(e.to_string()),
+                    };
+                    match page {
+                        Ok(Some(page)) if page.is_empty() => Part::Done,
+                        Ok(Some(page)) => Part::Rows(page, false),
+                        // The account went meanwhile: cut short rather than look complete.
+                        Ok(None) => Part::Failed(actix_web::error::ErrorGone("the account was deleted")),
+                        Err(error) => {
+                            tracing::error!(%error, account_id, "commenters export stopped");
                             Part::Failed(actix_web::error::ErrorInternalServerError("export stopped"))
                         }
                     }
@@ -251,8 +263,8 @@ pub async fn export_commenters(
 
 /// Where a streamed commenters export stands.
 enum Part {
-    /// A page to write (with the header when it is the first), and the connection for the next.
-    Rows(Box<crate::db::DbConn>, Vec<CommenterRow>, bool),
+    /// A page to write (with the header when it is the first).
+    Rows(Vec<CommenterRow>, bool),
     /// Reading the next page failed: end the body with an error (the client sees it cut short).
     Failed(actix_web::Error),
     Done,

@@ -236,7 +236,9 @@ async fn release_held(pool: &DbPool, account: i64) -> Result<(), ClassifyError> 
 }
 
 /// Releases the bytes still held of every picture of the account (its analysis was cancelled:
-/// nothing will classify them for it), unless another analysis needs them.
+/// nothing will classify them for it), unless another analysis needs them. A picture released
+/// before anyone classified it goes back to `pending`, so a later analysis fetches it again
+/// instead of finding it fetched with nothing to classify.
 pub async fn release_account(
     conn: &mut diesel_async::AsyncPgConnection,
     account: i64,
@@ -251,7 +253,18 @@ pub async fn release_account(
     .load(conn)
     .await?;
     let hashes: Vec<Vec<u8>> = held.into_iter().map(|h| h.content_sha256).collect();
-    release_bytes(conn, &hashes, account).await
+    let released = release_bytes(conn, &hashes, account).await?;
+    diesel::sql_query(
+        "UPDATE profile_pictures pp SET fetch_status = 'pending', content_sha256 = NULL, fetch_attempts = 0,
+                fetched_at = NULL
+         WHERE pp.content_sha256 = ANY($1) AND pp.fetch_status = 'fetched'
+           AND NOT EXISTS (SELECT 1 FROM picture_blobs b WHERE b.content_sha256 = pp.content_sha256)
+           AND NOT EXISTS (SELECT 1 FROM classifications k WHERE k.content_sha256 = pp.content_sha256)",
+    )
+    .bind::<diesel::sql_types::Array<Bytea>, _>(&hashes)
+    .execute(conn)
+    .await?;
+    Ok(released)
 }
 
 /// Releases the held bytes of the account's pictures that already have a result of `model`.

@@ -61,6 +61,11 @@ impl Job for FetchPictures {
             Ok(report) => {
                 tracing::info!(analysis_id, ?report, "pictures fetched");
                 let mut conn = env.pool.get().await?;
+                // Cancelled while fetching: nothing will classify these for it.
+                if analyses::get_analysis(&mut conn, analysis_id).await?.status == "cancelled" {
+                    crate::insights::classify::release_account(&mut conn, account.id).await?;
+                    return Ok(());
+                }
                 super::pipeline::after_fetch(&mut conn, &env.config, analysis_id).await?;
                 Ok(())
             }

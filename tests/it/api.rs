@@ -351,6 +351,12 @@ async fn one_analysis_at_a_time_and_no_silent_defaults() {
     let cancelled = api.call("POST", &format!("/api/v1/analyses/{analysis}/cancel"), t, None).await;
     assert_eq!(cancelled.status, 200, "{:?}", cancelled.body);
     assert_eq!(db.count("SELECT count(*) AS n FROM picture_blobs").await, 0, "bytes of a cancelled analysis");
+    // Nobody classified it: it is to be fetched again, not left fetched with nothing to read.
+    assert_eq!(
+        db.count("SELECT count(*) AS n FROM profile_pictures WHERE fetch_status = 'pending' AND content_sha256 IS NULL")
+            .await,
+        1
+    );
 
     let key = api.call("POST", "/api/v1/api-keys", t, Some(&json!({"name": "k"}))).await;
     let key = key.body["key"].as_str().expect("key").to_owned();
