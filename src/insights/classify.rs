@@ -214,24 +214,54 @@ pub async fn release_bytes(
     .await
 }
 
+/// Which of the account's held pictures to release.
+#[derive(Clone, Copy)]
+enum Held<'a> {
+    /// Every one.
+    All,
+    /// Those somebody has classified.
+    Classified,
+    /// Those with a result of this model.
+    AnsweredBy(&'a str),
+}
+
+/// Releases ([`release_bytes`]) the account's held pictures that `which` selects; returns the
+/// hashes looked at and how many were deleted.
+async fn release_of_account(
+    conn: &mut diesel_async::AsyncPgConnection,
+    account: i64,
+    which: Held<'_>,
+) -> diesel::QueryResult<(Vec<Vec<u8>>, usize)> {
+    let (classified, model) = match which {
+        Held::All => (false, None),
+        Held::Classified => (true, None),
+        Held::AnsweredBy(model) => (true, Some(model)),
+    };
+    let held: Vec<Hash> = diesel::sql_query(
+        "SELECT DISTINCT b.content_sha256 FROM picture_blobs b
+         JOIN profile_pictures pp ON pp.content_sha256 = b.content_sha256 AND pp.fetch_status = 'fetched'
+         JOIN comments c ON c.ig_profile_id = pp.ig_profile_id
+         JOIN tracked_account_posts tap ON tap.post_id = c.post_id AND tap.tracked_account_id = $1
+         WHERE NOT $2 OR EXISTS (SELECT 1 FROM classifications k WHERE k.content_sha256 = b.content_sha256
+                                 AND ($3::text IS NULL OR k.model_version = $3))",
+    )
+    .bind::<BigInt, _>(account)
+    .bind::<diesel::sql_types::Bool, _>(classified)
+    .bind::<Nullable<Text>, _>(model)
+    .load(conn)
+    .await?;
+    let hashes: Vec<Vec<u8>> = held.into_iter().map(|h| h.content_sha256).collect();
+    let released = release_bytes(conn, &hashes, account).await?;
+    Ok((hashes, released))
+}
+
 /// Releases, when the account's classify stage ends, the bytes still held of its pictures that
 /// have been classified: those it kept for another analysis meanwhile go if that one is done
 /// with them too (the last one out deletes them). Pictures nobody has classified yet (fetched
 /// for another analysis since) are left to it.
 async fn release_held(pool: &DbPool, account: i64) -> Result<(), ClassifyError> {
     let mut conn = pool.get().await.map_err(anyhow::Error::from)?;
-    let held: Vec<Hash> = diesel::sql_query(
-        "SELECT DISTINCT b.content_sha256 FROM picture_blobs b
-         JOIN profile_pictures pp ON pp.content_sha256 = b.content_sha256 AND pp.fetch_status = 'fetched'
-         JOIN comments c ON c.ig_profile_id = pp.ig_profile_id
-         JOIN tracked_account_posts tap ON tap.post_id = c.post_id AND tap.tracked_account_id = $1
-         WHERE EXISTS (SELECT 1 FROM classifications k WHERE k.content_sha256 = b.content_sha256)",
-    )
-    .bind::<BigInt, _>(account)
-    .load(&mut conn)
-    .await?;
-    let hashes: Vec<Vec<u8>> = held.into_iter().map(|h| h.content_sha256).collect();
-    release_bytes(&mut conn, &hashes, account).await?;
+    release_of_account(&mut conn, account, Held::Classified).await?;
     Ok(())
 }
 
@@ -243,17 +273,7 @@ pub async fn release_account(
     conn: &mut diesel_async::AsyncPgConnection,
     account: i64,
 ) -> diesel::QueryResult<usize> {
-    let held: Vec<Hash> = diesel::sql_query(
-        "SELECT DISTINCT b.content_sha256 FROM picture_blobs b
-         JOIN profile_pictures pp ON pp.content_sha256 = b.content_sha256
-         JOIN comments c ON c.ig_profile_id = pp.ig_profile_id
-         JOIN tracked_account_posts tap ON tap.post_id = c.post_id AND tap.tracked_account_id = $1",
-    )
-    .bind::<BigInt, _>(account)
-    .load(conn)
-    .await?;
-    let hashes: Vec<Vec<u8>> = held.into_iter().map(|h| h.content_sha256).collect();
-    let released = release_bytes(conn, &hashes, account).await?;
+    let (hashes, released) = release_of_account(conn, account, Held::All).await?;
     diesel::sql_query(
         "UPDATE profile_pictures pp SET fetch_status = 'pending', content_sha256 = NULL, fetch_attempts = 0,
                 fetched_at = NULL
@@ -270,19 +290,7 @@ pub async fn release_account(
 /// Releases the held bytes of the account's pictures that already have a result of `model`.
 async fn release_answered(pool: &DbPool, account: i64, model: &str) -> Result<(), ClassifyError> {
     let mut conn = pool.get().await.map_err(anyhow::Error::from)?;
-    let answered: Vec<Hash> = diesel::sql_query(
-        "SELECT DISTINCT b.content_sha256 FROM picture_blobs b
-         JOIN profile_pictures pp ON pp.content_sha256 = b.content_sha256 AND pp.fetch_status = 'fetched'
-         JOIN comments c ON c.ig_profile_id = pp.ig_profile_id
-         JOIN tracked_account_posts tap ON tap.post_id = c.post_id AND tap.tracked_account_id = $1
-         WHERE EXISTS (SELECT 1 FROM classifications k WHERE k.content_sha256 = b.content_sha256 AND k.model_version = $2)",
-    )
-    .bind::<BigInt, _>(account)
-    .bind::<Text, _>(model)
-    .load(&mut conn)
-    .await?;
-    let hashes: Vec<Vec<u8>> = answered.into_iter().map(|h| h.content_sha256).collect();
-    release_bytes(&mut conn, &hashes, account).await?;
+    release_of_account(&mut conn, account, Held::AnsweredBy(model)).await?;
     Ok(())
 }
 

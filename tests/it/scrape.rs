@@ -82,6 +82,17 @@ async fn analyse(w: &World, handle: &str) -> i64 {
     analysis.id
 }
 
+/// The scrape stages' worker, to run one directly.
+fn scraper(w: &World) -> audiencelens::scraping::plan::Scraper<'_> {
+    audiencelens::scraping::plan::Scraper {
+        pool: &w.state.pool,
+        apify: w.state.clients.apify.as_ref().expect("apify"),
+        settings: &w.state.config.settings.apify,
+        privacy: &w.state.privacy,
+        cancel: tokio_util::sync::CancellationToken::new(),
+    }
+}
+
 async fn table_counts(db: &TestDb) -> Vec<(&'static str, i64)> {
     let mut out = Vec::new();
     for t in
@@ -399,13 +410,7 @@ async fn a_planned_profile_chunk_does_not_ask_about_people_erased_since() {
         .await
         .expect("erase");
     drop(conn);
-    let scraper = audiencelens::scraping::plan::Scraper {
-        pool: &w.state.pool,
-        apify: w.state.clients.apify.as_ref().expect("apify"),
-        settings: &w.state.config.settings.apify,
-        privacy: &w.state.privacy,
-        cancel: tokio_util::sync::CancellationToken::new(),
-    };
+    let scraper = scraper(&w);
     scraper.scrape_profiles(analysis.id, &account).await.expect("profiles");
     assert_eq!(profiles.get(), 1);
     let requests = w.apify.server.received_requests().await.expect("recorded");
@@ -458,13 +463,7 @@ async fn a_retried_profile_stage_buys_no_profile_twice() {
     let account_id = w.db.count("SELECT id AS n FROM tracked_accounts WHERE handle = 'gone'").await;
     let account = accounts::get_account(&mut conn, account_id).await.expect("account");
     drop(conn);
-    let scraper = audiencelens::scraping::plan::Scraper {
-        pool: &w.state.pool,
-        apify: w.state.clients.apify.as_ref().expect("apify"),
-        settings: &w.state.config.settings.apify,
-        privacy: &w.state.privacy,
-        cancel: tokio_util::sync::CancellationToken::new(),
-    };
+    let scraper = scraper(&w);
     let outcomes = scraper.scrape_profiles(id, &account).await.expect("profiles");
     assert!(outcomes.iter().all(|o| o.already_stored), "the planned chunk was stored already");
     assert_eq!(profiles.get(), 1, "no second run for the username that never came back");
