@@ -97,11 +97,7 @@ const ERASURE_LOCK: i64 = 0x6175_6469_656e_6365;
 /// [`hold_off_erasure`] to commit, and they wait for it, so nothing read before the erasure
 /// is written after it.
 pub async fn lock_for_erasure(conn: &mut AsyncPgConnection) -> QueryResult<()> {
-    diesel::sql_query("SELECT pg_advisory_xact_lock($1)")
-        .bind::<diesel::sql_types::BigInt, _>(ERASURE_LOCK)
-        .execute(conn)
-        .await
-        .map(drop)
+    erasure_lock(conn, "pg_advisory_xact_lock").await
 }
 
 /// Taken, in its transaction, by everything that stores data about a person read before the
@@ -109,11 +105,36 @@ pub async fn lock_for_erasure(conn: &mut AsyncPgConnection) -> QueryResult<()> {
 /// then re-checks, under the lock, that the person is still there or not suppressed. Shared, so
 /// writers do not wait for one another. Outside a transaction it would protect nothing.
 pub async fn hold_off_erasure(conn: &mut AsyncPgConnection) -> QueryResult<()> {
-    diesel::sql_query("SELECT pg_advisory_xact_lock_shared($1)")
+    erasure_lock(conn, "pg_advisory_xact_lock_shared").await
+}
+
+/// Takes [`ERASURE_LOCK`] with `function` (exclusive or shared, until the transaction ends).
+async fn erasure_lock(conn: &mut AsyncPgConnection, function: &str) -> QueryResult<()> {
+    diesel::sql_query(format!("SELECT {function}($1)"))
         .bind::<diesel::sql_types::BigInt, _>(ERASURE_LOCK)
         .execute(conn)
         .await
         .map(drop)
+}
+
+/// Which of the keyed hashes `candidates` are on the suppression list.
+async fn suppressed_hashes(
+    conn: &mut AsyncPgConnection,
+    candidates: &[Vec<u8>],
+) -> QueryResult<HashSet<Vec<u8>>> {
+    #[derive(QueryableByName)]
+    struct Hit {
+        #[diesel(sql_type = Bytea)]
+        key_hash: Vec<u8>,
+    }
+    if candidates.is_empty() {
+        return Ok(HashSet::new());
+    }
+    let hits: Vec<Hit> = diesel::sql_query("SELECT key_hash FROM suppressions WHERE key_hash = ANY($1)")
+        .bind::<Array<Bytea>, _>(candidates)
+        .load(conn)
+        .await?;
+    Ok(hits.into_iter().map(|h| h.key_hash).collect())
 }
 
 /// Which of `usernames` belong to erased people (to leave out of requests to third parties).
@@ -122,17 +143,8 @@ pub async fn suppressed_usernames(
     key: &PrivacyKey,
     usernames: &[&str],
 ) -> QueryResult<HashSet<String>> {
-    #[derive(QueryableByName)]
-    struct Hit {
-        #[diesel(sql_type = Bytea)]
-        key_hash: Vec<u8>,
-    }
     let hashes: Vec<Vec<u8>> = usernames.iter().map(|u| key.username_hash(u).to_vec()).collect();
-    let hits: Vec<Hit> = diesel::sql_query("SELECT key_hash FROM suppressions WHERE key_hash = ANY($1)")
-        .bind::<Array<Bytea>, _>(&hashes)
-        .load(conn)
-        .await?;
-    let hits: HashSet<Vec<u8>> = hits.into_iter().map(|h| h.key_hash).collect();
+    let hits = suppressed_hashes(conn, &hashes).await?;
     Ok(usernames
         .iter()
         .zip(&hashes)
@@ -150,11 +162,6 @@ pub async fn drop_suppressed(
     key: &PrivacyKey,
     records: &mut Records,
 ) -> QueryResult<usize> {
-    #[derive(QueryableByName)]
-    struct Hit {
-        #[diesel(sql_type = Bytea)]
-        key_hash: Vec<u8>,
-    }
     hold_off_erasure(conn).await?;
     let people = records.comments.iter().map(|c| &c.author).chain(records.profiles.iter());
     let mut candidates: Vec<Vec<u8>> = Vec::new();
@@ -164,17 +171,10 @@ pub async fn drop_suppressed(
             candidates.push(key.user_id_hash(id).to_vec());
         }
     }
-    if candidates.is_empty() {
-        return Ok(0);
-    }
-    let hits: Vec<Hit> = diesel::sql_query("SELECT key_hash FROM suppressions WHERE key_hash = ANY($1)")
-        .bind::<Array<Bytea>, _>(&candidates)
-        .load(conn)
-        .await?;
+    let hits = suppressed_hashes(conn, &candidates).await?;
     if hits.is_empty() {
         return Ok(0);
     }
-    let hits: HashSet<Vec<u8>> = hits.into_iter().map(|h| h.key_hash).collect();
     let suppressed = |p: &crate::scraping::items::ProfileRecord| {
         hits.contains(key.username_hash(&p.username).as_slice())
             || p.ig_user_id.as_deref().is_some_and(|id| hits.contains(key.user_id_hash(id).as_slice()))

@@ -235,31 +235,40 @@ async fn an_incremental_run_adds_only_the_new_post_and_its_comments() {
     assert_eq!(run["resultsLimit"], 50);
 }
 
+/// A world with profile refresh on: `handle` has one post, `post_id`, commented on once by
+/// each of `commenters` (comment id, username, user id), and the profile scraper answers
+/// `profiles`. Returns the world and a counter of profile-scraper runs.
+async fn profile_refresh_world(
+    handle: &str,
+    post_id: u64,
+    commenters: &[(u64, &str, u64)],
+    profiles: Vec<Value>,
+) -> (World, Counter) {
+    let w = world(&[("AUDIENCELENS__APIFY__REFRESH_PROFILES", "true")]).await;
+    let pic = stubs::picture_url(&w.cdn, handle);
+    stubs::serve_picture(&w.cdn, handle, 200, "image/jpeg", stubs::jpeg(64, 64, [9, 9, 9])).await;
+    w.apify
+        .actor("apify/instagram-scraper", &format!("P-{handle}"), vec![post(handle, post_id, 3, 2, vec![])])
+        .await;
+    let comments = commenters.iter().map(|(id, name, uid)| comment(post_id, *id, name, *uid, &pic)).collect();
+    w.apify.actor("apify/instagram-comment-scraper", &format!("C-{handle}"), comments).await;
+    let runs = w.apify.actor("apify/instagram-profile-scraper", &format!("PR-{handle}"), profiles).await;
+    (w, runs)
+}
+
 #[tokio::test]
 async fn with_profile_refresh_on_commenters_get_their_flags_from_the_profile_scraper() {
-    let w = world(&[("AUDIENCELENS__APIFY__REFRESH_PROFILES", "true")]).await;
-    let pic = stubs::picture_url(&w.cdn, "q");
-    stubs::serve_picture(&w.cdn, "q", 200, "image/jpeg", stubs::jpeg(64, 64, [9, 9, 9])).await;
-    w.apify.actor("apify/instagram-scraper", "P1", vec![post("flags", 6_000_001, 3, 2, vec![])]).await;
-    w.apify
-        .actor(
-            "apify/instagram-comment-scraper",
-            "C1",
-            vec![comment(6_000_001, 201, "ada", 31, &pic), comment(6_000_001, 202, "bo", 32, &pic)],
-        )
-        .await;
-    let profiles = w
-        .apify
-        .actor(
-            "apify/instagram-profile-scraper",
-            "PR1",
-            vec![
-                json!({"id": "31", "username": "ada", "fullName": "Ada", "private": true, "verified": false,
-                       "isBusinessAccount": false, "followersCount": 10, "biography": "never stored"}),
-                json!({"id": "32", "username": "bo", "private": false, "verified": true, "isBusinessAccount": true}),
-            ],
-        )
-        .await;
+    let (w, profiles) = profile_refresh_world(
+        "flags",
+        6_000_001,
+        &[(201, "ada", 31), (202, "bo", 32)],
+        vec![
+            json!({"id": "31", "username": "ada", "fullName": "Ada", "private": true, "verified": false,
+                   "isBusinessAccount": false, "followersCount": 10, "biography": "never stored"}),
+            json!({"id": "32", "username": "bo", "private": false, "verified": true, "isBusinessAccount": true}),
+        ],
+    )
+    .await;
     let id = analyse(&w, "flags").await;
     assert_eq!(analysis_row(&w, id).await.status, "succeeded");
     assert_eq!(profiles.get(), 1);
@@ -435,26 +444,14 @@ impl wiremock::Respond for CountingDelayed {
 /// the actor did not return does not make a new chunk, and nothing is bought twice.
 #[tokio::test]
 async fn a_retried_profile_stage_buys_no_profile_twice() {
-    let w = world(&[("AUDIENCELENS__APIFY__REFRESH_PROFILES", "true")]).await;
-    let pic = stubs::picture_url(&w.cdn, "r");
-    stubs::serve_picture(&w.cdn, "r", 200, "image/jpeg", stubs::jpeg(64, 64, [9, 9, 9])).await;
-    w.apify.actor("apify/instagram-scraper", "P2", vec![post("gone", 6_100_001, 3, 2, vec![])]).await;
-    w.apify
-        .actor(
-            "apify/instagram-comment-scraper",
-            "C2",
-            vec![comment(6_100_001, 301, "cy", 41, &pic), comment(6_100_001, 302, "deleted.user", 42, &pic)],
-        )
-        .await;
     // The second commenter's account is gone: the profile scraper returns only the first.
-    let profiles = w
-        .apify
-        .actor(
-            "apify/instagram-profile-scraper",
-            "PR2",
-            vec![json!({"id": "41", "username": "cy", "private": false, "verified": false, "isBusinessAccount": false})],
-        )
-        .await;
+    let (w, profiles) = profile_refresh_world(
+        "gone",
+        6_100_001,
+        &[(301, "cy", 41), (302, "deleted.user", 42)],
+        vec![json!({"id": "41", "username": "cy", "private": false, "verified": false, "isBusinessAccount": false})],
+    )
+    .await;
     let id = analyse(&w, "gone").await;
     assert_eq!(analysis_row(&w, id).await.status, "succeeded");
     assert_eq!(profiles.get(), 1);
