@@ -357,18 +357,17 @@ async fn unsure_pictures(
     .bind::<Nullable<Text>, _>(gemini_model)
     .load(&mut conn)
     .await?;
-    let mut waiting = Vec::new();
+    let (mut waiting, mut done) = (Vec::new(), Vec::new());
     for row in rows {
         match serde_json::from_value::<PictureResult>(row.details) {
             // Already answered by this Gemini model and prompt (an earlier attempt): not paid twice.
             Ok(local) if !row.answered && needs_gemini(&local, rules).is_some() => {
                 waiting.push((row.content_sha256, local));
             }
-            _ => {
-                release_bytes(&mut conn, std::slice::from_ref(&row.content_sha256), account).await?;
-            }
+            _ => done.push(row.content_sha256),
         }
     }
+    release_bytes(&mut conn, &done, account).await?;
     waiting.sort_by(|a, b| local_confidence(&a.1).total_cmp(&local_confidence(&b.1)));
     Ok(waiting)
 }
@@ -393,12 +392,11 @@ async fn settle(
     conn.transaction::<_, diesel::result::Error, _>(async |conn| {
         crate::privacy::hold_off_erasure(conn).await?;
         let held = still_held(conn, hashes).await?;
+        // Bytes this analysis is done with, and bytes of pictures erased meanwhile.
+        let (mut done, mut erased) = (Vec::new(), Vec::new());
         for (hash, outcome) in hashes.iter().zip(&run.outcomes) {
             if !held.contains(hash) {
-                diesel::sql_query("DELETE FROM picture_blobs WHERE content_sha256 = $1")
-                    .bind::<Bytea, _>(hash)
-                    .execute(conn)
-                    .await?;
+                erased.push(hash.clone());
                 continue;
             }
             if let Some(local) = &outcome.local {
@@ -424,9 +422,14 @@ async fn settle(
                 .is_some_and(|rules| outcome.local.as_ref().is_some_and(|l| needs_gemini(l, rules).is_some()));
             if !for_gemini {
                 // Classified or unreadable: this analysis does not need the bytes any more.
-                release_bytes(conn, std::slice::from_ref(hash), account).await?;
+                done.push(hash.clone());
             }
         }
+        release_bytes(conn, &done, account).await?;
+        diesel::sql_query("DELETE FROM picture_blobs WHERE content_sha256 = ANY($1)")
+            .bind::<diesel::sql_types::Array<Bytea>, _>(&erased)
+            .execute(conn)
+            .await?;
         Ok(())
     })
     .await?;
