@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use diesel_async::AsyncConnection as _;
 use tokio_util::sync::CancellationToken;
 
 use super::report;
@@ -80,7 +81,15 @@ pub async fn run(args: AnalyzeArgs, config: Config) -> anyhow::Result<()> {
             .context("account vanished")?;
     }
     let analysis = if args.import.is_empty() {
-        pipeline::start_analysis(&mut conn, &state.config, &account, classifier).await?
+        pipeline::start_unless_running(
+            &mut conn,
+            &state.config,
+            &account,
+            classifier,
+            pipeline::Begin::Scrape,
+        )
+        .await?
+        .map_err(|running| still_running(&running, &account))?
     } else {
         import_and_start(&state, &mut conn, &account, &args.import, classifier).await?
     };
@@ -103,8 +112,24 @@ pub async fn run(args: AnalyzeArgs, config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The error for a start refused because `running`, an analysis of `account`, is unfinished.
+fn still_running(running: &Analysis, account: &accounts::TrackedAccount) -> anyhow::Error {
+    anyhow::anyhow!(
+        "analysis {} of @{} is still {} (stage {}, created {}): one analysis per account runs at a \
+         time. Wait for it to end, or cancel it (POST /api/v1/analyses/{}/cancel, or `audiencelens jobs \
+         list --status running` and `audiencelens jobs cancel ID`)",
+        running.id,
+        account.handle,
+        running.status,
+        running.stage,
+        running.created_at.format("%Y-%m-%d %H:%M UTC"),
+        running.id
+    )
+}
+
 /// Imports `files` for `account` and starts an analysis over the stored data (from the
-/// picture stage), with the import's counts as its first progress.
+/// picture stage), with the import's counts as its first progress. Refused, before anything is
+/// imported, while the account has an unfinished analysis.
 pub async fn import_and_start(
     state: &AppState,
     conn: &mut diesel_async::AsyncPgConnection,
@@ -112,6 +137,15 @@ pub async fn import_and_start(
     files: &[PathBuf],
     classifier: &str,
 ) -> anyhow::Result<Analysis> {
+    // Checked first so a refused start imports nothing; checked again when starting.
+    let running = conn
+        .transaction::<_, diesel::result::Error, _>(async |conn| {
+            pipeline::lock_for_start(conn, account.id).await
+        })
+        .await?;
+    if let Some(running) = running {
+        return Err(still_running(&running, account));
+    }
     let mut totals = crate::scraping::store::StoreStats::default();
     for file in files {
         let r = import::import_file(conn, &state.privacy, account, file).await?;
@@ -126,7 +160,10 @@ pub async fn import_and_start(
         );
         totals += r.stats;
     }
-    let a = pipeline::start_analysis_without_scraping(conn, &state.config, account, classifier).await?;
+    let a =
+        pipeline::start_unless_running(conn, &state.config, account, classifier, pipeline::Begin::StoredData)
+            .await?
+            .map_err(|running| still_running(&running, account))?;
     let counts = serde_json::json!({"posts_found": totals.posts_new + totals.posts_seen_before,
         "comments_stored": totals.comments_new, "commenters_new": totals.commenters_new});
     analyses::set_progress(conn, a.id, &counts).await?;

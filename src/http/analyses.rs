@@ -4,7 +4,6 @@
 #![allow(unused_qualifications)]
 
 use actix_web::{HttpResponse, get, post, web};
-use diesel_async::AsyncConnection;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -108,17 +107,17 @@ pub async fn start(
         .await?
         .ok_or_else(|| ApiError::NotFound("no such account".into()))?;
     // Checked and started under the account's lock: two requests at once start one analysis.
-    let analysis = conn
-        .transaction::<_, ApiError, _>(async |conn| {
-            if let Some(running) = pipeline::lock_for_start(conn, account.id).await? {
-                return Err(ApiError::Conflict(format!(
-                    "analysis {} of this account is still running",
-                    running.id
-                )));
-            }
-            Ok(pipeline::start_analysis(conn, &state.config, &account, &classifier).await?)
-        })
-        .await?;
+    let analysis = pipeline::start_unless_running(
+        &mut conn,
+        &state.config,
+        &account,
+        &classifier,
+        pipeline::Begin::Scrape,
+    )
+    .await?
+    .map_err(|running| {
+        ApiError::Conflict(format!("analysis {} of this account is still running", running.id))
+    })?;
     Ok(HttpResponse::Accepted().json(AnalysisView::from(analysis)))
 }
 

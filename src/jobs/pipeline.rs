@@ -123,6 +123,37 @@ pub async fn lock_for_start(conn: &mut AsyncPgConnection, account_id: i64) -> Qu
     analyses::active_analysis(conn, account_id).await
 }
 
+/// Where a new analysis begins.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Begin {
+    /// Scrape posts and comments first.
+    Scrape,
+    /// Over data already stored (an import): from the picture stage.
+    StoredData,
+}
+
+/// Starts an analysis of `account` unless one is still unfinished, checked and started under
+/// the account's row lock ([`lock_for_start`]): two starters at once start one analysis.
+/// `Err` carries the unfinished analysis.
+pub async fn start_unless_running(
+    conn: &mut AsyncPgConnection,
+    config: &Config,
+    account: &TrackedAccount,
+    classifier: &str,
+    begin: Begin,
+) -> QueryResult<Result<Analysis, Analysis>> {
+    conn.transaction::<_, diesel::result::Error, _>(async |conn| {
+        if let Some(running) = lock_for_start(conn, account.id).await? {
+            return Ok(Err(running));
+        }
+        Ok(Ok(match begin {
+            Begin::Scrape => start_analysis(conn, config, account, classifier).await?,
+            Begin::StoredData => start_analysis_without_scraping(conn, config, account, classifier).await?,
+        }))
+    })
+    .await
+}
+
 /// Held by the one attempt running an analysis's stage that spends money per picture: another
 /// attempt of the same stage (a stalled worker's job handed on while the first still runs)
 /// does not send the same pictures to Gemini beside it. The lock lives on a connection taken

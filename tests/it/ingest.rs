@@ -115,6 +115,44 @@ async fn a_mixed_file_keeps_every_valid_item_and_reports_the_rest() {
 }
 
 #[tokio::test]
+async fn analyze_refuses_an_account_whose_analysis_is_unfinished_and_imports_nothing() {
+    use audiencelens::accounts::{self, InstagramHandle};
+    use audiencelens::jobs::pipeline::{self, Begin};
+    let db = TestDb::new().await;
+    let (code, _, err) = import(&db, &[&fixture("posts.json")], &[]).await;
+    assert_eq!(code, 0, "{err}");
+    // An analysis left queued: no worker runs here, so it stays unfinished.
+    let config = db.config(&[]);
+    let mut conn = db.conn().await;
+    let owner = audiencelens::users::default_owner(&mut conn).await.expect("owner");
+    let handle = InstagramHandle::parse("lumen.atelier").expect("handle");
+    let account = accounts::find_or_create_account(&mut conn, owner, &handle).await.expect("account");
+    let first = pipeline::start_unless_running(&mut conn, &config, &account, "local", Begin::StoredData)
+        .await
+        .expect("start")
+        .expect("the account was idle");
+    let again = pipeline::start_unless_running(&mut conn, &config, &account, "local", Begin::Scrape).await;
+    assert_eq!(
+        again.expect("query").map(|a| a.id).map_err(|a| a.id),
+        Err(first.id),
+        "the unfinished analysis is returned"
+    );
+    drop(conn);
+
+    let stored = db.count("SELECT count(*) AS n FROM comments").await;
+    let comments = fixture("comments.jsonl");
+    let (code, _, err) =
+        run_cli(&db, &["analyze", "--account", "lumen.atelier", "--import", &comments], &[]).await;
+    assert_ne!(code, 0);
+    assert!(err.contains(&format!("analysis {} of @lumen.atelier is still queued", first.id)), "{err}");
+    assert_eq!(db.count("SELECT count(*) AS n FROM comments").await, stored, "nothing imported");
+    let (code, _, err) = run_cli(&db, &["analyze", "lumen.atelier"], &[]).await;
+    assert_ne!(code, 0);
+    assert!(err.contains("one analysis per account"), "{err}");
+    assert_eq!(db.count("SELECT count(*) AS n FROM analyses").await, 1, "nothing else started");
+}
+
+#[tokio::test]
 async fn a_file_that_is_not_an_export_fails_and_writes_nothing() {
     let db = TestDb::new().await;
     let (code, _, err) = import(&db, &[&fixture("not-an-export.html")], &[]).await;
