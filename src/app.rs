@@ -39,6 +39,8 @@ pub struct AppState {
     pub privacy: PrivacyKey,
     pub classifier: Arc<tokio::sync::OnceCell<Arc<crate::vision::Classifier>>>,
     pub known_users: Arc<crate::users::KnownUsers>,
+    /// The database answers behind `/readyz` and `/metrics`, reused for a second.
+    pub probes: Arc<http::ProbeCache>,
 }
 
 impl AppState {
@@ -83,6 +85,7 @@ impl AppState {
             privacy,
             classifier: Arc::default(),
             known_users: Arc::default(),
+            probes: Arc::default(),
         })
     }
 

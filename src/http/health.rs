@@ -1,12 +1,67 @@
-//! Liveness, readiness and metrics.
+//! Liveness, readiness and metrics. Readiness and metrics count against the client IP's
+//! quota like the API, and their database answers are reused for a second
+//! ([`ProbeCache`]): a flood of probes costs the database one query a second, not one each.
 
-use actix_web::{HttpResponse, get, web};
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use actix_web::{HttpRequest, HttpResponse, get, web};
 use serde_json::json;
+use tokio::sync::Mutex;
 
 use super::error::ApiError;
 use crate::app::AppState;
 use crate::db;
 use crate::queue::storage;
+
+/// How long a readiness or queue-depth answer is reused.
+const FRESH_FOR: Duration = Duration::from_secs(1);
+
+/// Queue depths as (queue, status, count).
+type Depths = Vec<(String, String, i64)>;
+
+/// A stored answer: when it was loaded, and what it was.
+type Slot<T> = Mutex<Option<(Instant, Result<T, String>)>>;
+
+/// The last answers of the database queries behind `/readyz` (pending migrations) and
+/// `/metrics` (queue depths), failures included. One caller at a time refreshes a stale
+/// answer; callers arriving meanwhile wait for it instead of querying too.
+#[derive(Debug, Default)]
+pub struct ProbeCache {
+    pending_migrations: Slot<Vec<String>>,
+    depths: Slot<Depths>,
+}
+
+/// `slot`'s answer if younger than [`FRESH_FOR`], else `load`'s (stored for the next caller).
+/// A failure is kept as the message a client may see: 503 with it.
+async fn reuse_or_load<T: Clone>(
+    slot: &Slot<T>,
+    load: impl Future<Output = Result<T, ApiError>>,
+) -> Result<T, ApiError> {
+    let mut held = slot.lock().await;
+    if let Some((at, answer)) = held.as_ref()
+        && at.elapsed() < FRESH_FOR
+    {
+        return answer.clone().map_err(ApiError::Unavailable);
+    }
+    let answer = load.await.map_err(|e| match e {
+        ApiError::Unavailable(message) => message,
+        other => {
+            tracing::warn!(error = %other, "probe query failed");
+            "database query failed".to_owned()
+        }
+    });
+    *held = Some((Instant::now(), answer.clone()));
+    answer.map_err(ApiError::Unavailable)
+}
+
+/// The client IP's quota, as for the API.
+fn count_against_quota(req: &HttpRequest) -> Result<(), ApiError> {
+    match req.app_data::<web::Data<super::limits::RateLimits>>() {
+        Some(limits) => limits.check_ip(super::auth::client_ip(req, limits)),
+        None => Ok(()),
+    }
+}
 
 /// The process is up and serving.
 #[get("/healthz")]
@@ -16,11 +71,14 @@ pub async fn healthz() -> HttpResponse {
 
 /// The database answers and has every migration this binary embeds.
 #[get("/readyz")]
-pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let mut conn = state.pool.get().await?;
-    let applied = db::applied_migration_versions(&mut conn).await.unwrap_or_default();
-    let pending: Vec<String> =
-        db::embedded_migration_versions().into_iter().filter(|v| !applied.contains(v)).collect();
+pub async fn readyz(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    count_against_quota(&req)?;
+    let pending = reuse_or_load(&state.probes.pending_migrations, async {
+        let mut conn = state.pool.get().await?;
+        let applied = db::applied_migration_versions(&mut conn).await.unwrap_or_default();
+        Ok(db::embedded_migration_versions().into_iter().filter(|v| !applied.contains(v)).collect::<Vec<_>>())
+    })
+    .await?;
     if pending.is_empty() {
         Ok(HttpResponse::Ok().json(json!({"status": "ready"})))
     } else {
@@ -33,14 +91,71 @@ pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
 
 /// Prometheus text exposition.
 #[get("/metrics")]
-pub async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let mut conn = state.pool.get().await?;
-    let depths = storage::queue_depths(&mut conn)
-        .await?
-        .into_iter()
-        .map(|d| (d.queue, d.status, d.count))
-        .collect::<Vec<_>>();
+pub async fn metrics(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    count_against_quota(&req)?;
+    let depths = reuse_or_load(&state.probes.depths, async {
+        let mut conn = state.pool.get().await?;
+        Ok(storage::queue_depths(&mut conn)
+            .await?
+            .into_iter()
+            .map(|d| (d.queue, d.status, d.count))
+            .collect::<Depths>())
+    })
+    .await?;
     Ok(HttpResponse::Ok()
         .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")
         .body(state.metrics.render(&depths)))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    #[tokio::test]
+    async fn callers_together_share_one_load_and_a_failure_is_reused_too() {
+        let slot: Arc<Slot<u32>> = Arc::default();
+        let loads = Arc::new(AtomicUsize::new(0));
+        let callers: Vec<_> = (0..20)
+            .map(|_| {
+                let (slot, loads) = (slot.clone(), loads.clone());
+                tokio::spawn(async move {
+                    reuse_or_load(&slot, async {
+                        loads.fetch_add(1, Ordering::SeqCst);
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                        Ok(7)
+                    })
+                    .await
+                    .ok()
+                })
+            })
+            .collect();
+        for c in callers {
+            assert_eq!(c.await.unwrap(), Some(7));
+        }
+        assert_eq!(loads.load(Ordering::SeqCst), 1, "one query for everyone");
+
+        let failing: Slot<u32> = Mutex::default();
+        let first =
+            reuse_or_load(&failing, async { Err(ApiError::Unavailable("database unavailable".into())) });
+        assert!(matches!(first.await, Err(ApiError::Unavailable(m)) if m == "database unavailable"));
+        let again = reuse_or_load(&failing, async { Ok(1) }).await;
+        assert!(matches!(again, Err(ApiError::Unavailable(_))), "the failure is reused while fresh");
+        let hidden = Mutex::default();
+        let internal =
+            reuse_or_load::<u32>(&hidden, async { Err(ApiError::Internal(anyhow::anyhow!("secret"))) });
+        assert!(matches!(internal.await, Err(ApiError::Unavailable(m)) if m == "database query failed"));
+    }
+
+    #[tokio::test]
+    async fn a_stale_answer_is_loaded_again() {
+        let slot = Mutex::new(Some((
+            Instant::now().checked_sub(FRESH_FOR).expect("uptime over a second"),
+            Ok::<u32, String>(1),
+        )));
+        assert_eq!(reuse_or_load(&slot, async { Ok(2) }).await.ok(), Some(2));
+        assert_eq!(reuse_or_load(&slot, async { Ok(3) }).await.ok(), Some(2), "fresh now");
+    }
 }

@@ -24,6 +24,7 @@ use actix_web::{App, HttpRequest, HttpServer, ResponseError, web};
 
 use crate::app::AppState;
 use error::ApiError;
+pub use health::ProbeCache;
 
 /// Adds every route and the JSON error handlers to an app (the tests build their app with it
 /// too, so they exercise exactly what production serves).

@@ -17,7 +17,13 @@ struct TestApp {
 
 impl TestApp {
     fn start(db: &TestDb) -> Self {
-        let state = AppState::build(db.config(&[("AUDIENCELENS__SERVER__PORT", "0")])).expect("state");
+        Self::start_with(db, &[])
+    }
+
+    fn start_with(db: &TestDb, vars: &[(&str, &str)]) -> Self {
+        let mut vars = vars.to_vec();
+        vars.push(("AUDIENCELENS__SERVER__PORT", "0"));
+        let state = AppState::build(db.config(&vars)).expect("state");
         let (server, addrs) = audiencelens::http::serve(state).expect("bind");
         let handle = server.handle();
         tokio::spawn(server);
@@ -54,6 +60,19 @@ async fn health_readiness_and_metrics() {
         body.contains(r#"audiencelens_http_requests_total{method="GET",route="/healthz",status="200"} 1"#),
         "{body}"
     );
+}
+
+#[tokio::test]
+async fn readiness_and_metrics_count_against_the_ip_quota() {
+    let db = TestDb::new().await;
+    let app = TestApp::start_with(&db, &[("AUDIENCELENS__SERVER__RATE_LIMIT_PER_IP_PER_MINUTE", "3")]);
+    assert_eq!(app.get("/readyz").await.0, 200);
+    assert_eq!(app.get("/metrics").await.0, 200);
+    assert_eq!(app.get("/readyz").await.0, 200);
+    let (status, body) = app.get("/metrics").await;
+    assert_eq!(status, 429, "{body}");
+    assert_eq!(app.get("/readyz").await.0, 429);
+    assert_eq!(app.get("/healthz").await.0, 200, "liveness touches nothing and is never limited");
 }
 
 #[tokio::test]
