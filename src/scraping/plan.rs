@@ -57,7 +57,6 @@ impl Scraper<'_> {
             account_id: Some(account.id),
         };
         let outcome = runs::run_and_store(self.pool, self.apify, self.privacy, &plan, &self.cancel).await?;
-        self.count(analysis_id, &outcome).await?;
         Ok(outcome)
     }
 
@@ -153,7 +152,6 @@ impl Scraper<'_> {
             .bind::<Array<Integer>, _>(&counts)
             .execute(&mut *self.pool.get().await?)
             .await?;
-            self.count(analysis_id, &outcome).await?;
             outcomes.push(outcome);
         }
         Ok(outcomes)
@@ -247,24 +245,6 @@ impl Scraper<'_> {
                 planned_profile_runs(conn, analysis_id).await
             })
             .await?)
-    }
-
-    async fn count(&self, analysis_id: i64, outcome: &RunOutcome) -> Result<(), ScrapeError> {
-        let s = &outcome.stats;
-        let mut conn = self.pool.get().await?;
-        analyses::add_progress(
-            &mut conn,
-            analysis_id,
-            &[
-                ("posts_found", (s.posts_new + s.posts_seen_before) as i64),
-                ("comments_stored", s.comments_new as i64),
-                ("commenters_new", s.commenters_new as i64),
-                ("items_rejected", outcome.rejected as i64),
-                ("items_suppressed", s.suppressed as i64),
-            ],
-        )
-        .await?;
-        Ok(())
     }
 }
 

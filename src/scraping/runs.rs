@@ -169,11 +169,24 @@ pub async fn run_and_store(
             let mut stats = store::store_records(conn, account_id, &records).await?;
             stats.suppressed = suppressed;
             crate::analyses::add_cost(conn, analysis_id, (usage * 1e6).round() as i64).await?;
+            // Counted with the store: a process that dies after it neither loses nor repeats them.
+            crate::analyses::add_progress(conn, analysis_id, &progress_counts(&stats, rejected)).await?;
             Ok(Some(stats))
         })
         .await?;
     let Some(stats) = stats else { return Ok(RunOutcome { already_stored: true, ..RunOutcome::default() }) };
     Ok(RunOutcome { stats, items, rejected, usage_usd: usage, already_stored: false, records })
+}
+
+/// What a stored run adds to its analysis's progress.
+fn progress_counts(s: &StoreStats, rejected: usize) -> [(&'static str, i64); 5] {
+    [
+        ("posts_found", (s.posts_new + s.posts_seen_before) as i64),
+        ("comments_stored", s.comments_new as i64),
+        ("commenters_new", s.commenters_new as i64),
+        ("items_rejected", rejected as i64),
+        ("items_suppressed", s.suppressed as i64),
+    ]
 }
 
 /// How long a claim to start a run holds (longer than a start request with all its retries):

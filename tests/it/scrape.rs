@@ -345,7 +345,10 @@ async fn duplicate_attempts_share_one_paid_run_and_count_it_once() {
     let (a, b) = (a.expect("first attempt"), b.expect("second attempt"));
     assert_eq!(starts.get(), 1, "one run started");
     assert_eq!([a.already_stored, b.already_stored].iter().filter(|s| **s).count(), 1, "stored once");
-    assert_eq!(analysis_row(&w, analysis.id).await.cost_micro_usd, 12_300, "0.0123 USD counted once");
+    let row = analysis_row(&w, analysis.id).await;
+    assert_eq!(row.cost_micro_usd, 12_300, "0.0123 USD counted once");
+    // Counted by the store itself, once: nothing is left for a caller to count (or to lose).
+    assert_eq!(row.progress["posts_found"], 1, "{}", row.progress);
     assert_eq!(w.db.count("SELECT count(*) AS n FROM posts").await, 1);
 
     // A run that failed earlier: both attempts see it, one starts the replacement, and nobody
