@@ -99,19 +99,21 @@ pub async fn set_progress(
     Ok(())
 }
 
-/// Adds to numeric progress counters.
+/// Adds to numeric progress counters (one statement for all of them).
 pub async fn add_progress(conn: &mut AsyncPgConnection, id: i64, deltas: &[(&str, i64)]) -> QueryResult<()> {
-    for (key, delta) in deltas {
-        diesel::sql_query(
-            "UPDATE analyses SET progress = jsonb_set(progress, ARRAY[$2],
-                 to_jsonb(coalesce((progress ->> $2)::bigint, 0) + $3)) WHERE id = $1",
-        )
-        .bind::<BigInt, _>(id)
-        .bind::<Text, _>(*key)
-        .bind::<BigInt, _>(*delta)
-        .execute(conn)
-        .await?;
-    }
+    let keys: Vec<&str> = deltas.iter().map(|d| d.0).collect();
+    let values: Vec<i64> = deltas.iter().map(|d| d.1).collect();
+    diesel::sql_query(
+        "UPDATE analyses a SET progress = a.progress || (
+             SELECT coalesce(jsonb_object_agg(d.k, coalesce((a.progress ->> d.k)::bigint, 0) + d.v), '{}')
+             FROM unnest($2::text[], $3::bigint[]) AS d(k, v))
+         WHERE a.id = $1",
+    )
+    .bind::<BigInt, _>(id)
+    .bind::<diesel::sql_types::Array<Text>, _>(&keys)
+    .bind::<diesel::sql_types::Array<BigInt>, _>(&values)
+    .execute(conn)
+    .await?;
     Ok(())
 }
 

@@ -48,6 +48,10 @@ pub struct AnalyzeArgs {
     /// Print the snapshot as JSON instead of a table.
     #[arg(long)]
     json: bool,
+    /// Finish the account's unfinished analysis in this process (one left by an interrupted
+    /// run, say) instead of starting one.
+    #[arg(long, conflicts_with_all = ["import", "posts", "comments_per_post", "classifier"])]
+    resume: bool,
 }
 
 pub async fn run(args: AnalyzeArgs, config: Config) -> anyhow::Result<()> {
@@ -69,32 +73,47 @@ pub async fn run(args: AnalyzeArgs, config: Config) -> anyhow::Result<()> {
         None => users::default_owner(&mut conn).await?,
     };
     let mut account = accounts::find_or_create_account(&mut conn, user_id, &handle).await?;
-    let changes = AccountChanges {
-        max_posts: args.posts,
-        max_comments_per_post: args.comments_per_post,
-        ..AccountChanges::default()
-    };
-    accounts::validate_changes(&changes).map_err(anyhow::Error::msg)?;
-    if args.posts.is_some() || args.comments_per_post.is_some() {
-        account = accounts::update_user_account(&mut conn, user_id, account.id, &changes)
-            .await?
-            .context("account vanished")?;
-    }
-    let analysis = if args.import.is_empty() {
-        pipeline::start_unless_running(
-            &mut conn,
-            &state.config,
-            &account,
-            classifier,
-            pipeline::Begin::Scrape,
-        )
-        .await?
-        .map_err(|running| still_running(&running, &account))?
-    } else {
-        import_and_start(&state, &mut conn, &account, &args.import, classifier).await?
+    // One analysis per account: checked before anything about the account changes.
+    let unfinished = unfinished(&mut conn, account.id).await?;
+    let analysis_id = match (unfinished, args.resume) {
+        (Some(running), true) => {
+            eprintln!("resuming analysis {} of @{} (stage {})", running.id, account.handle, running.stage);
+            running.id
+        }
+        (None, true) => anyhow::bail!("@{} has no unfinished analysis to resume", account.handle),
+        (Some(running), false) => return Err(still_running(&mut conn, &running, &account).await),
+        (None, false) => {
+            let changes = AccountChanges {
+                max_posts: args.posts,
+                max_comments_per_post: args.comments_per_post,
+                ..AccountChanges::default()
+            };
+            accounts::validate_changes(&changes).map_err(anyhow::Error::msg)?;
+            if args.posts.is_some() || args.comments_per_post.is_some() {
+                account = accounts::update_user_account(&mut conn, user_id, account.id, &changes)
+                    .await?
+                    .context("account vanished")?;
+            }
+            if args.import.is_empty() {
+                let started = pipeline::start_unless_running(
+                    &mut conn,
+                    &state.config,
+                    &account,
+                    classifier,
+                    pipeline::Begin::Scrape,
+                )
+                .await?;
+                match started {
+                    Ok(a) => a.id,
+                    Err(running) => return Err(still_running(&mut conn, &running, &account).await),
+                }
+            } else {
+                import_and_start(&state, &mut conn, &account, &args.import, classifier).await?.id
+            }
+        }
     };
     drop(conn);
-    let finished = run_inline(&state, analysis.id).await?;
+    let finished = run_inline(&state, analysis_id).await?;
     if finished.status != "succeeded" {
         anyhow::bail!(
             "analysis {} ended {}: {}",
@@ -112,17 +131,45 @@ pub async fn run(args: AnalyzeArgs, config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The error for a start refused because `running`, an analysis of `account`, is unfinished.
-fn still_running(running: &Analysis, account: &accounts::TrackedAccount) -> anyhow::Error {
+/// The account's unfinished analysis, if any, after failing one that nothing carries on
+/// ([`pipeline::lock_for_start`]).
+///
+/// # Errors
+/// Database errors.
+pub async fn unfinished(
+    conn: &mut diesel_async::AsyncPgConnection,
+    account_id: i64,
+) -> diesel::QueryResult<Option<Analysis>> {
+    conn.transaction::<_, diesel::result::Error, _>(async |conn| {
+        pipeline::lock_for_start(conn, account_id).await
+    })
+    .await
+}
+
+/// The error for a start refused because `running`, an analysis of `account`, is unfinished:
+/// what to do about it, naming its stage job.
+async fn still_running(
+    conn: &mut diesel_async::AsyncPgConnection,
+    running: &Analysis,
+    account: &accounts::TrackedAccount,
+) -> anyhow::Error {
+    let jobs = match pipeline::unfinished_stage_jobs(conn, running.id).await {
+        Ok(ids) if !ids.is_empty() => {
+            let ids: Vec<String> = ids.iter().map(ToString::to_string).collect();
+            format!(" (its job: {})", ids.join(", "))
+        }
+        _ => String::new(),
+    };
     anyhow::anyhow!(
         "analysis {} of @{} is still {} (stage {}, created {}): one analysis per account runs at a \
-         time. Wait for it to end, or cancel it (POST /api/v1/analyses/{}/cancel, or `audiencelens jobs \
-         list --status running` and `audiencelens jobs cancel ID`)",
+         time. Finish it here with `audiencelens analyze {} --resume`, let a worker finish it, or cancel \
+         it with `audiencelens jobs cancel ID`{jobs} or POST /api/v1/analyses/{}/cancel",
         running.id,
         account.handle,
         running.status,
         running.stage,
         running.created_at.format("%Y-%m-%d %H:%M UTC"),
+        account.handle,
         running.id
     )
 }
@@ -138,13 +185,8 @@ pub async fn import_and_start(
     classifier: &str,
 ) -> anyhow::Result<Analysis> {
     // Checked first so a refused start imports nothing; checked again when starting.
-    let running = conn
-        .transaction::<_, diesel::result::Error, _>(async |conn| {
-            pipeline::lock_for_start(conn, account.id).await
-        })
-        .await?;
-    if let Some(running) = running {
-        return Err(still_running(&running, account));
+    if let Some(running) = unfinished(conn, account.id).await? {
+        return Err(still_running(conn, &running, account).await);
     }
     let mut totals = crate::scraping::store::StoreStats::default();
     for file in files {
@@ -160,10 +202,13 @@ pub async fn import_and_start(
         );
         totals += r.stats;
     }
-    let a =
+    let started =
         pipeline::start_unless_running(conn, &state.config, account, classifier, pipeline::Begin::StoredData)
-            .await?
-            .map_err(|running| still_running(&running, account))?;
+            .await?;
+    let a = match started {
+        Ok(a) => a,
+        Err(running) => return Err(still_running(conn, &running, account).await),
+    };
     let counts = serde_json::json!({"posts_found": totals.posts_new + totals.posts_seen_before,
         "comments_stored": totals.comments_new, "commenters_new": totals.commenters_new});
     analyses::set_progress(conn, a.id, &counts).await?;

@@ -92,12 +92,22 @@ pub async fn run(args: DemoArgs, mut config: Config) -> anyhow::Result<()> {
     };
     let handle = InstagramHandle::parse(DEMO_ACCOUNT)?;
     let account = accounts::find_or_create_account(&mut conn, user_id, &handle).await?;
-    let analysis =
-        analyze::import_and_start(&state, &mut conn, &account, std::slice::from_ref(&sample), "local").await;
+    // A demo interrupted earlier left its analysis unfinished: this run finishes it.
+    let analysis_id = match analyze::unfinished(&mut conn, account.id).await? {
+        Some(running) => {
+            eprintln!("demo: finishing analysis {} left unfinished by an earlier run", running.id);
+            Ok(running.id)
+        }
+        None => {
+            analyze::import_and_start(&state, &mut conn, &account, std::slice::from_ref(&sample), "local")
+                .await
+                .map(|a| a.id)
+        }
+    };
     let _ = tokio::fs::remove_file(&sample).await;
-    let analysis = analysis?;
+    let analysis_id = analysis_id?;
     drop(conn);
-    let finished = analyze::run_inline(&state, analysis.id).await?;
+    let finished = analyze::run_inline(&state, analysis_id).await?;
     pictures_handle.stop(false).await;
     let snapshot = finished.snapshot.with_context(|| {
         format!("the analysis ended {}: {}", finished.status, finished.error.unwrap_or_default())

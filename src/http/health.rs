@@ -1,8 +1,9 @@
-//! Liveness, readiness and metrics. Readiness and metrics count against the client IP's
-//! quota like the API, and their database answers are reused for a second
+//! Liveness, readiness and metrics. Readiness and metrics have a per-IP quota of their own
+//! (the API's size, in a separate bucket), and their database answers are reused for a second
 //! ([`ProbeCache`]): a flood of probes costs the database one query a second, not one each.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix_web::{HttpRequest, HttpResponse, get, web};
@@ -21,7 +22,7 @@ const FRESH_FOR: Duration = Duration::from_secs(1);
 type Depths = Vec<(String, String, i64)>;
 
 /// A stored answer: when it was loaded, and what it was.
-type Slot<T> = Mutex<Option<(Instant, Result<T, String>)>>;
+type Slot<T> = Arc<Mutex<Option<(Instant, Result<T, String>)>>>;
 
 /// The last answers of the database queries behind `/readyz` (pending migrations) and
 /// `/metrics` (queue depths), failures included. One caller at a time refreshes a stale
@@ -33,32 +34,38 @@ pub struct ProbeCache {
 }
 
 /// `slot`'s answer if younger than [`FRESH_FOR`], else `load`'s (stored for the next caller).
-/// A failure is kept as the message a client may see: 503 with it.
-async fn reuse_or_load<T: Clone>(
-    slot: &Slot<T>,
-    load: impl Future<Output = Result<T, ApiError>>,
-) -> Result<T, ApiError> {
-    let mut held = slot.lock().await;
+/// A failure is kept as the message a client may see: 503 with it. The load runs in a task of
+/// its own holding the slot, so a caller that gives up (a probe's short timeout) neither
+/// cancels it nor leaves the next caller to start another wait.
+async fn reuse_or_load<T, F>(slot: &Slot<T>, load: F) -> Result<T, ApiError>
+where
+    T: Clone + Send + Sync + 'static,
+    F: Future<Output = Result<T, ApiError>> + Send + 'static,
+{
+    let mut held = slot.clone().lock_owned().await;
     if let Some((at, answer)) = held.as_ref()
         && at.elapsed() < FRESH_FOR
     {
         return answer.clone().map_err(ApiError::Unavailable);
     }
-    let answer = load.await.map_err(|e| match e {
-        ApiError::Unavailable(message) => message,
-        other => {
-            tracing::warn!(error = %other, "probe query failed");
-            "database query failed".to_owned()
-        }
+    let task = tokio::spawn(async move {
+        let answer = load.await.map_err(|e| match e {
+            ApiError::Unavailable(message) => message,
+            other => {
+                tracing::warn!(error = %other, "probe query failed");
+                "database query failed".to_owned()
+            }
+        });
+        *held = Some((Instant::now(), answer.clone()));
+        answer
     });
-    *held = Some((Instant::now(), answer.clone()));
-    answer.map_err(ApiError::Unavailable)
+    task.await.map_err(|e| ApiError::Internal(e.into()))?.map_err(ApiError::Unavailable)
 }
 
-/// The client IP's quota, as for the API.
+/// The client IP's probe quota.
 fn count_against_quota(req: &HttpRequest) -> Result<(), ApiError> {
     match req.app_data::<web::Data<super::limits::RateLimits>>() {
-        Some(limits) => limits.check_ip(super::auth::client_ip(req, limits)),
+        Some(limits) => limits.check_probe(super::auth::client_ip(req, limits)),
         None => Ok(()),
     }
 }
@@ -73,8 +80,9 @@ pub async fn healthz() -> HttpResponse {
 #[get("/readyz")]
 pub async fn readyz(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     count_against_quota(&req)?;
-    let pending = reuse_or_load(&state.probes.pending_migrations, async {
-        let mut conn = state.pool.get().await?;
+    let pool = state.pool.clone();
+    let pending = reuse_or_load(&state.probes.pending_migrations, async move {
+        let mut conn = pool.get().await?;
         let applied = db::applied_migration_versions(&mut conn).await.unwrap_or_default();
         Ok(db::embedded_migration_versions().into_iter().filter(|v| !applied.contains(v)).collect::<Vec<_>>())
     })
@@ -93,8 +101,9 @@ pub async fn readyz(req: HttpRequest, state: web::Data<AppState>) -> Result<Http
 #[get("/metrics")]
 pub async fn metrics(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     count_against_quota(&req)?;
-    let depths = reuse_or_load(&state.probes.depths, async {
-        let mut conn = state.pool.get().await?;
+    let pool = state.pool.clone();
+    let depths = reuse_or_load(&state.probes.depths, async move {
+        let mut conn = pool.get().await?;
         Ok(storage::queue_depths(&mut conn)
             .await?
             .into_iter()
@@ -109,20 +118,19 @@ pub async fn metrics(req: HttpRequest, state: web::Data<AppState>) -> Result<Htt
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     use super::*;
 
     #[tokio::test]
     async fn callers_together_share_one_load_and_a_failure_is_reused_too() {
-        let slot: Arc<Slot<u32>> = Arc::default();
+        let slot: Slot<u32> = Slot::default();
         let loads = Arc::new(AtomicUsize::new(0));
         let callers: Vec<_> = (0..20)
             .map(|_| {
                 let (slot, loads) = (slot.clone(), loads.clone());
                 tokio::spawn(async move {
-                    reuse_or_load(&slot, async {
+                    reuse_or_load(&slot, async move {
                         loads.fetch_add(1, Ordering::SeqCst);
                         tokio::time::sleep(Duration::from_millis(20)).await;
                         Ok(7)
@@ -137,25 +145,37 @@ mod tests {
         }
         assert_eq!(loads.load(Ordering::SeqCst), 1, "one query for everyone");
 
-        let failing: Slot<u32> = Mutex::default();
+        let failing: Slot<u32> = Slot::default();
         let first =
             reuse_or_load(&failing, async { Err(ApiError::Unavailable("database unavailable".into())) });
         assert!(matches!(first.await, Err(ApiError::Unavailable(m)) if m == "database unavailable"));
         let again = reuse_or_load(&failing, async { Ok(1) }).await;
         assert!(matches!(again, Err(ApiError::Unavailable(_))), "the failure is reused while fresh");
-        let hidden = Mutex::default();
+        let hidden = Slot::default();
         let internal =
-            reuse_or_load::<u32>(&hidden, async { Err(ApiError::Internal(anyhow::anyhow!("secret"))) });
+            reuse_or_load::<u32, _>(&hidden, async { Err(ApiError::Internal(anyhow::anyhow!("secret"))) });
         assert!(matches!(internal.await, Err(ApiError::Unavailable(m)) if m == "database query failed"));
     }
 
     #[tokio::test]
     async fn a_stale_answer_is_loaded_again() {
-        let slot = Mutex::new(Some((
+        let slot: Slot<u32> = Arc::new(Mutex::new(Some((
             Instant::now().checked_sub(FRESH_FOR).expect("uptime over a second"),
-            Ok::<u32, String>(1),
-        )));
+            Ok(1),
+        ))));
         assert_eq!(reuse_or_load(&slot, async { Ok(2) }).await.ok(), Some(2));
         assert_eq!(reuse_or_load(&slot, async { Ok(3) }).await.ok(), Some(2), "fresh now");
+    }
+
+    #[tokio::test]
+    async fn a_caller_that_gives_up_leaves_the_answer_for_the_next() {
+        let slot: Slot<u32> = Slot::default();
+        let abandoned = reuse_or_load(&slot, async {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            Ok(5)
+        });
+        assert!(tokio::time::timeout(Duration::from_millis(10), abandoned).await.is_err(), "gave up");
+        let next = reuse_or_load(&slot, async { Ok(6) }).await;
+        assert_eq!(next.ok(), Some(5), "the abandoned load finished and its answer was kept");
     }
 }

@@ -13,6 +13,8 @@ use crate::config::ServerSettings;
 
 pub struct RateLimits {
     per_ip: DefaultKeyedRateLimiter<IpAddr>,
+    /// `/readyz` and `/metrics`, per client IP.
+    probes: DefaultKeyedRateLimiter<IpAddr>,
     per_user: DefaultKeyedRateLimiter<i64>,
     login: DefaultKeyedRateLimiter<String>,
     clock: DefaultClock,
@@ -48,6 +50,7 @@ impl RateLimits {
     pub fn new(s: &ServerSettings) -> Self {
         Self {
             per_ip: DefaultKeyedRateLimiter::keyed(per_minute(s.rate_limit_per_ip_per_minute)),
+            probes: DefaultKeyedRateLimiter::keyed(per_minute(s.rate_limit_per_ip_per_minute)),
             per_user: DefaultKeyedRateLimiter::keyed(per_minute(s.rate_limit_per_user_per_minute)),
             login: DefaultKeyedRateLimiter::keyed(per_minute(s.login_attempts_per_minute)),
             clock: DefaultClock::default(),
@@ -74,6 +77,15 @@ impl RateLimits {
         self.check(&self.per_ip, &client_key(ip))
     }
 
+    /// `/readyz` and `/metrics`: the same quota per client IP, in a bucket of their own, so API
+    /// traffic from an address (a proxy's) never has a load balancer's probe refused.
+    ///
+    /// # Errors
+    /// [`ApiError::TooManyRequests`] with the wait.
+    pub fn check_probe(&self, ip: IpAddr) -> Result<(), ApiError> {
+        self.check(&self.probes, &client_key(ip))
+    }
+
     /// # Errors
     /// [`ApiError::TooManyRequests`] with the wait.
     pub fn check_user(&self, user_id: i64) -> Result<(), ApiError> {
@@ -93,6 +105,7 @@ impl RateLimits {
     /// Forgets idle keys so memory stays bounded.
     pub fn shrink(&self) {
         self.per_ip.retain_recent();
+        self.probes.retain_recent();
         self.per_user.retain_recent();
         self.login.retain_recent();
     }

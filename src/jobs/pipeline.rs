@@ -123,6 +123,28 @@ pub async fn lock_for_start(conn: &mut AsyncPgConnection, account_id: i64) -> Qu
     analyses::active_analysis(conn, account_id).await
 }
 
+/// The analysis's stage jobs still queued or running.
+///
+/// # Errors
+/// Database errors.
+pub async fn unfinished_stage_jobs(conn: &mut AsyncPgConnection, analysis_id: i64) -> QueryResult<Vec<i64>> {
+    use diesel::sql_types::{Array, BigInt, Text};
+    use diesel_async::RunQueryDsl;
+    #[derive(diesel::QueryableByName)]
+    struct Id {
+        #[diesel(sql_type = BigInt)]
+        id: i64,
+    }
+    let keys: Vec<String> = STAGE_KINDS.iter().map(|k| format!("analysis:{analysis_id}:{k}")).collect();
+    let rows: Vec<Id> = diesel::sql_query(
+        "SELECT id FROM jobs WHERE dedupe_key = ANY($1) AND status IN ('queued', 'running') ORDER BY id",
+    )
+    .bind::<Array<Text>, _>(&keys)
+    .load(conn)
+    .await?;
+    Ok(rows.into_iter().map(|r| r.id).collect())
+}
+
 /// Where a new analysis begins.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Begin {

@@ -63,9 +63,14 @@ async fn health_readiness_and_metrics() {
 }
 
 #[tokio::test]
-async fn readiness_and_metrics_count_against_the_ip_quota() {
+async fn readiness_and_metrics_have_an_ip_quota_of_their_own() {
     let db = TestDb::new().await;
     let app = TestApp::start_with(&db, &[("AUDIENCELENS__SERVER__RATE_LIMIT_PER_IP_PER_MINUTE", "3")]);
+    // API traffic from the same address (a proxy's, say) uses up the API's bucket only.
+    for _ in 0..3 {
+        assert_eq!(app.get("/api/v1/openapi.json").await.0, 200);
+    }
+    assert_eq!(app.get("/api/v1/openapi.json").await.0, 429);
     assert_eq!(app.get("/readyz").await.0, 200);
     assert_eq!(app.get("/metrics").await.0, 200);
     assert_eq!(app.get("/readyz").await.0, 200);

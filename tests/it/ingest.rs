@@ -145,11 +145,26 @@ async fn analyze_refuses_an_account_whose_analysis_is_unfinished_and_imports_not
         run_cli(&db, &["analyze", "--account", "lumen.atelier", "--import", &comments], &[]).await;
     assert_ne!(code, 0);
     assert!(err.contains(&format!("analysis {} of @lumen.atelier is still queued", first.id)), "{err}");
+    let job = db.count("SELECT id AS n FROM jobs WHERE dedupe_key LIKE 'analysis:%'").await;
+    assert!(
+        err.contains(&format!("its job: {job}")) && err.contains("--resume"),
+        "what to do is said: {err}"
+    );
     assert_eq!(db.count("SELECT count(*) AS n FROM comments").await, stored, "nothing imported");
     let (code, _, err) = run_cli(&db, &["analyze", "lumen.atelier"], &[]).await;
     assert_ne!(code, 0);
     assert!(err.contains("one analysis per account"), "{err}");
+    // Refused before the account is changed.
+    let (code, _, err) = run_cli(&db, &["analyze", "lumen.atelier", "--posts", "3"], &[]).await;
+    assert_ne!(code, 0, "{err}");
+    assert_eq!(db.count("SELECT count(*) AS n FROM tracked_accounts WHERE max_posts = 3").await, 0);
     assert_eq!(db.count("SELECT count(*) AS n FROM analyses").await, 1, "nothing else started");
+    let (code, _, err) =
+        run_cli(&db, &["analyze", "lumen.atelier", "--resume", "--import", &comments], &[]).await;
+    assert_eq!(code, 2, "resume works on what is stored, imports nothing: {err}");
+    let (code, _, err) = run_cli(&db, &["analyze", "someone.else", "--resume"], &[]).await;
+    assert_ne!(code, 0);
+    assert!(err.contains("@someone.else has no unfinished analysis to resume"), "{err}");
 }
 
 #[tokio::test]
