@@ -234,9 +234,21 @@ pub async fn run_inline(state: &AppState, id: i64) -> anyhow::Result<Analysis> {
     };
     let handle = tokio::spawn(worker.run(stop.clone()));
     let mut last = String::new();
+    let mut ticks = 0_u32;
     let result = loop {
         tokio::time::sleep(Duration::from_millis(300)).await;
-        let a = analyses::get_analysis(&mut *state.pool.get().await?, id).await?;
+        ticks += 1;
+        let mut conn = state.pool.get().await?;
+        let mut a = analyses::get_analysis(&mut conn, id).await?;
+        // An analysis whose stage job ended without ending it (an operator's cancel, a timeout)
+        // is failed with that job's reason rather than waited for forever (as `serve` does).
+        if ticks.is_multiple_of(10)
+            && matches!(a.status.as_str(), "queued" | "running")
+            && pipeline::fail_orphaned(&mut conn, Some(a.tracked_account_id)).await? > 0
+        {
+            a = analyses::get_analysis(&mut conn, id).await?;
+        }
+        drop(conn);
         let line = progress_line(&a);
         if line != last {
             eprintln!("{line}");

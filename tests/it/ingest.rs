@@ -165,6 +165,16 @@ async fn analyze_refuses_an_account_whose_analysis_is_unfinished_and_imports_not
     let (code, _, err) = run_cli(&db, &["analyze", "someone.else", "--resume"], &[]).await;
     assert_ne!(code, 0);
     assert!(err.contains("@someone.else has no unfinished analysis to resume"), "{err}");
+
+    // Resumed, the analysis is worked here; when its stage job ends without ending it (here:
+    // the stage was already past, so the job does nothing), it is failed, not waited for.
+    db.execute(&format!("UPDATE analyses SET stage = 'done' WHERE id = {}", first.id)).await;
+    let resumed = run_cli(&db, &["analyze", "lumen.atelier", "--resume"], &[]);
+    let (code, _, err) = tokio::time::timeout(std::time::Duration::from_mins(1), resumed)
+        .await
+        .expect("not waited for forever");
+    assert_ne!(code, 0);
+    assert!(err.contains(&format!("analysis {} ended failed", first.id)), "{err}");
 }
 
 #[tokio::test]
