@@ -175,8 +175,8 @@ async fn still_running(
 }
 
 /// Imports `files` for `account` and starts an analysis over the stored data (from the
-/// picture stage), with the import's counts as its first progress. Refused, before anything is
-/// imported, while the account has an unfinished analysis.
+/// picture stage), with the import's counts as its first progress. Callers check [`unfinished`]
+/// first, so a refused start imports nothing; the start itself is checked again under the lock.
 pub async fn import_and_start(
     state: &AppState,
     conn: &mut diesel_async::AsyncPgConnection,
@@ -184,10 +184,6 @@ pub async fn import_and_start(
     files: &[PathBuf],
     classifier: &str,
 ) -> anyhow::Result<Analysis> {
-    // Checked first so a refused start imports nothing; checked again when starting.
-    if let Some(running) = unfinished(conn, account.id).await? {
-        return Err(still_running(conn, &running, account).await);
-    }
     let mut totals = crate::scraping::store::StoreStats::default();
     for file in files {
         let r = import::import_file(conn, &state.privacy, account, file).await?;
