@@ -76,6 +76,13 @@ impl Api {
         assert_eq!(r.status, 200, "{:?}", r.body);
         r.body["access_token"].as_str().expect("token").to_owned()
     }
+
+    /// Adds the account `handle` for the user of `token`; returns its id.
+    pub async fn account(&self, token: Option<&str>, handle: &str) -> i64 {
+        let r = self.call("POST", "/api/v1/accounts", token, Some(&json!({"handle": handle}))).await;
+        assert_eq!(r.status, 201, "{:?}", r.body);
+        r.body["id"].as_i64().expect("id")
+    }
 }
 
 #[tokio::test]
@@ -187,10 +194,7 @@ async fn one_user_never_sees_or_changes_another_users_data() {
     let api = Api::start(&db, &[]);
     let a = api.user("a@example.com").await;
     let b = api.user("b@example.com").await;
-    let account =
-        api.call("POST", "/api/v1/accounts", Some(&a), Some(&json!({"handle": "alpha"}))).await.body["id"]
-            .as_i64()
-            .expect("id");
+    let account = api.account(Some(&a), "alpha").await;
     let analysis =
         api.call("POST", &format!("/api/v1/accounts/{account}/analyses"), Some(&a), Some(&json!({}))).await;
     assert_eq!(analysis.status, 202, "{:?}", analysis.body);
@@ -318,9 +322,7 @@ async fn one_analysis_at_a_time_and_no_silent_defaults() {
     let api = Api::start(&db, &[]);
     let t = api.user("e@example.com").await;
     let t = Some(t.as_str());
-    let id = api.call("POST", "/api/v1/accounts", t, Some(&json!({"handle": "twice"}))).await.body["id"]
-        .as_i64()
-        .expect("id");
+    let id = api.account(t, "twice").await;
     let path = format!("/api/v1/accounts/{id}/analyses");
     let typo = api.call("POST", &path, t, Some(&json!({"clasifier": "gemini"}))).await;
     assert_eq!(typo.status, 400, "{:?}", typo.body);
@@ -376,12 +378,7 @@ async fn any_body_to_any_endpoint_is_a_client_error_at_worst() {
         ],
     );
     let token = api.user("fuzz@example.com").await;
-    let account = api
-        .call("POST", "/api/v1/accounts", Some(&token), Some(&json!({"handle": "fuzzed"})))
-        .await
-        .body["id"]
-        .as_i64()
-        .expect("id");
+    let account = api.account(Some(&token), "fuzzed").await;
     let endpoints = [
         ("POST", "/api/v1/auth/register".to_owned()),
         ("POST", "/api/v1/auth/login".to_owned()),
@@ -495,10 +492,7 @@ async fn the_whole_flow_through_the_api() {
 
     let token = api.user("flow@example.com").await;
     let t = Some(token.as_str());
-    let account = api.call("POST", "/api/v1/accounts", t, Some(&json!({"handle": "flow.brand"}))).await.body
-        ["id"]
-        .as_i64()
-        .expect("id");
+    let account = api.account(t, "flow.brand").await;
     assert_eq!(
         api.call("GET", &format!("/api/v1/accounts/{account}/audience"), t, None).await.status,
         404,
@@ -693,10 +687,7 @@ async fn a_failed_analysis_can_be_retried() {
         .await;
     let token = api.user("retry@example.com").await;
     let t = Some(token.as_str());
-    let account =
-        api.call("POST", "/api/v1/accounts", t, Some(&json!({"handle": "retry.me"}))).await.body["id"]
-            .as_i64()
-            .expect("id");
+    let account = api.account(t, "retry.me").await;
     let id = api.call("POST", &format!("/api/v1/accounts/{account}/analyses"), t, None).await.body["id"]
         .as_i64()
         .expect("id");
@@ -737,9 +728,7 @@ async fn an_unreadable_snapshot_exports_as_json_and_explains_the_csv() {
     let api = Api::start(&db, &[]);
     let t = api.user("g@example.com").await;
     let t = Some(t.as_str());
-    let id = api.call("POST", "/api/v1/accounts", t, Some(&json!({"handle": "old.shape"}))).await.body["id"]
-        .as_i64()
-        .expect("id");
+    let id = api.account(t, "old.shape").await;
     db.execute(&format!(
         "INSERT INTO analyses (tracked_account_id, status, stage, snapshot, finished_at)
          VALUES ({id}, 'succeeded', 'done', '{{\"unique_commenters\": 3}}', now())"
@@ -761,10 +750,7 @@ async fn the_commenters_export_streams_every_commenter_once() {
     let db = TestDb::new().await;
     let api = Api::start(&db, &[]);
     let token = api.user("h@example.com").await;
-    let account =
-        api.call("POST", "/api/v1/accounts", Some(&token), Some(&json!({"handle": "many"}))).await.body["id"]
-            .as_i64()
-            .expect("id");
+    let account = api.account(Some(&token), "many").await;
     let n = 12_001;
     db.execute(&format!(
         "WITH p AS (INSERT INTO posts (ig_post_id, owner_username) VALUES ('M1', 'many') RETURNING id),

@@ -885,10 +885,7 @@ async fn the_whole_flow_through_the_api_with_gemini() {
 
     let token = api.user("gemini@example.com").await;
     let t = Some(token.as_str());
-    let account =
-        api.call("POST", "/api/v1/accounts", t, Some(&json!({"handle": "g.brand"}))).await.body["id"]
-            .as_i64()
-            .expect("id");
+    let account = api.account(t, "g.brand").await;
     let started = api
         .call(
             "POST",
