@@ -57,6 +57,18 @@ pub struct AudienceBenchArgs {
     /// Pictures classified at once (default: vision.threads).
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Age mix of each audience: `random` (a flat Dirichlet over the age classes, the strict
+    /// test) or `pool` (the labelled set's own mix; only the female share varies). The two
+    /// side by side separate the error that age-dependent classifier errors add.
+    #[arg(long, value_enum, default_value_t = AgeMix::Random)]
+    pub age_mix: AgeMix,
+}
+
+/// How the age classes of a drawn audience are mixed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum AgeMix {
+    Random,
+    Pool,
 }
 
 /// One labelled, classified picture: gender index, age class index, result.
@@ -245,7 +257,8 @@ pub fn run(args: &AudienceBenchArgs, config: &Config) -> anyhow::Result<()> {
     for _ in 0..args.audiences {
         // A fresh split for every audience, so no one lucky split decides the result.
         let fold = assign_folds(x.items.len(), folds, &mut rng);
-        let members = draw_audience(&everyone, x.class_names.len(), args.audience_size, &mut rng);
+        let members =
+            draw_audience(&everyone, x.class_names.len(), args.audience_size, args.age_mix, &mut rng);
         let n = members.len() as f64;
         let truth_female = members.iter().filter(|m| m.gender == Gender::Female as usize).count() as f64 / n;
         let found: Vec<PictureResult> = members.iter().filter_map(|m| m.result.clone()).collect();

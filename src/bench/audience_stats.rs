@@ -4,7 +4,7 @@
 use rand::RngExt;
 use rand::rngs::SmallRng;
 
-use super::{AudienceBenchArgs, Item};
+use super::{AgeMix, AudienceBenchArgs, Item};
 use crate::vision::estimate;
 use crate::vision::labels::AgeBin;
 use crate::vision::{Bracket, PictureResult, ProfileType, shares};
@@ -48,15 +48,20 @@ fn pick(rng: &mut SmallRng, weights: &[f64]) -> usize {
 }
 
 /// `size` people from `pool` with a random composition: a female share uniform in
-/// [0.15, 0.85] and an age-class mix from a flat Dirichlet; drawn with replacement.
+/// [0.15, 0.85] and an age-class mix from a flat Dirichlet (or the pool's own mix);
+/// drawn with replacement.
 pub(super) fn draw_audience<'a>(
     pool: &[&'a Item],
     classes: usize,
     size: usize,
+    age_mix: AgeMix,
     rng: &mut SmallRng,
 ) -> Vec<&'a Item> {
     let female_share = rng.random_range(0.15..0.85);
-    let mix = dirichlet_ones(rng, classes);
+    let mix = match age_mix {
+        AgeMix::Random => dirichlet_ones(rng, classes),
+        AgeMix::Pool => (0..classes).map(|c| pool.iter().filter(|i| i.class == c).count() as f64).collect(),
+    };
     let mut cells: Vec<Vec<&Item>> = vec![Vec::new(); 2 * classes];
     for &item in pool {
         cells[item.gender * classes + item.class].push(item);
@@ -135,8 +140,12 @@ pub(super) fn print_report(
         args.folds.max(2)
     );
     println!(
-        "  age classes: {}",
-        if by_exact { "brackets (exact ages)" } else { "annotated age bins (no exact ages)" }
+        "  age classes: {}; age mix: {}",
+        if by_exact { "brackets (exact ages)" } else { "annotated age bins (no exact ages)" },
+        match args.age_mix {
+            AgeMix::Random => "random (flat Dirichlet) per audience",
+            AgeMix::Pool => "the labelled set's own, in every audience",
+        }
     );
     println!();
     println!(
@@ -165,4 +174,47 @@ pub(super) fn print_report(
     line("age, all classes", &all, a * classes.len() as f64);
     let worst = classes.iter().map(|s| Score::mean(&s.corrected_err)).fold(0.0, f64::max);
     println!("  worst age class, corrected MAE: {:.2} pt", 100.0 * worst);
+}
+
+#[cfg(test)]
+mod tests {
+    use rand::SeedableRng;
+
+    use super::*;
+    use crate::vision::labels::Labelled;
+
+    /// A pool with 10 % of its people in class 0 and 90 % in class 1, both genders.
+    fn pool() -> Vec<Item> {
+        (0..100)
+            .map(|i| Item {
+                index: i,
+                label: Labelled { file: format!("{i}.jpg"), gender: None, age: None, bin: None },
+                gender: i % 2,
+                class: usize::from(i >= 10),
+                result: None,
+            })
+            .collect()
+    }
+
+    fn class0_shares(mix: AgeMix) -> Vec<f64> {
+        let items = pool();
+        let everyone: Vec<&Item> = items.iter().collect();
+        let mut rng = SmallRng::seed_from_u64(7);
+        (0..40)
+            .map(|_| {
+                let members = draw_audience(&everyone, 2, 500, mix, &mut rng);
+                assert_eq!(members.len(), 500);
+                members.iter().filter(|m| m.class == 0).count() as f64 / 500.0
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_pool_mix_keeps_every_audience_at_the_pools_age_mix() {
+        let pooled = class0_shares(AgeMix::Pool);
+        assert!(pooled.iter().all(|s| (s - 0.10).abs() < 0.05), "{pooled:?}");
+        // A flat Dirichlet over two classes puts class 0 anywhere in [0, 1].
+        let random = class0_shares(AgeMix::Random);
+        assert!(random.iter().any(|s| *s > 0.4), "{random:?}");
+    }
 }
