@@ -296,3 +296,29 @@ pub async fn stage_failed(
     }
     if permanent { JobError::Permanent(error) } else { JobError::Retryable(error) }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_queue_a_stage_can_be_routed_to_is_worked_by_default() {
+        let config = Config::load_from(None, &[]).expect("defaults");
+        let large = config.settings.queue.large_job_threshold;
+        assert!(large > 0, "routing is on by default");
+        let id = 1;
+        let jobs = [
+            stage_job(&config, &ScrapePosts { analysis_id: id }, id, large),
+            stage_job(&config, &ScrapeComments { analysis_id: id }, id, large),
+            stage_job(&config, &ScrapeProfiles { analysis_id: id }, id, large),
+            stage_job(&config, &FetchPictures { analysis_id: id }, id, large),
+            stage_job(&config, &ClassifyPictures { analysis_id: id }, id, 0),
+            stage_job(&config, &AggregateAudience { analysis_id: id }, id, 0),
+        ];
+        for job in jobs {
+            let job = job.expect("payload");
+            let workers = config.settings.queue.concurrency.get(&job.queue).copied().unwrap_or(0);
+            assert!(workers > 0, "{} goes to queue {}, which no default worker works", job.kind, job.queue);
+        }
+    }
+}
