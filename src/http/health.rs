@@ -33,11 +33,24 @@ pub struct ProbeCache {
     depths: Slot<Depths>,
 }
 
+/// How long a probe's database query may take. Callers wait for a load in flight, so one query
+/// hanging on a dead connection would otherwise hold every later probe until TCP gives up.
+const LOAD_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// `slot`'s answer if younger than [`FRESH_FOR`], else `load`'s (stored for the next caller).
 /// A failure is kept as the message a client may see: 503 with it. The load runs in a task of
 /// its own holding the slot, so a caller that gives up (a probe's short timeout) neither
 /// cancels it nor leaves the next caller to start another wait.
 async fn reuse_or_load<T, F>(slot: &Slot<T>, load: F) -> Result<T, ApiError>
+where
+    T: Clone + Send + Sync + 'static,
+    F: Future<Output = Result<T, ApiError>> + Send + 'static,
+{
+    reuse_or_load_within(slot, LOAD_TIMEOUT, load).await
+}
+
+/// [`reuse_or_load`] with a load that fails after `limit`.
+async fn reuse_or_load_within<T, F>(slot: &Slot<T>, limit: Duration, load: F) -> Result<T, ApiError>
 where
     T: Clone + Send + Sync + 'static,
     F: Future<Output = Result<T, ApiError>> + Send + 'static,
@@ -49,7 +62,11 @@ where
         return answer.clone().map_err(ApiError::Unavailable);
     }
     let task = tokio::spawn(async move {
-        let answer = load.await.map_err(|e| match e {
+        let loaded = tokio::time::timeout(limit, load).await.unwrap_or_else(|_| {
+            tracing::warn!(limit_secs = limit.as_secs_f64(), "probe query timed out");
+            Err(ApiError::Unavailable("database query timed out".to_owned()))
+        });
+        let answer = loaded.map_err(|e| match e {
             ApiError::Unavailable(message) => message,
             other => {
                 tracing::warn!(error = %other, "probe query failed");
@@ -165,6 +182,16 @@ mod tests {
         ))));
         assert_eq!(reuse_or_load(&slot, async { Ok(2) }).await.ok(), Some(2));
         assert_eq!(reuse_or_load(&slot, async { Ok(3) }).await.ok(), Some(2), "fresh now");
+    }
+
+    #[tokio::test]
+    async fn a_query_that_hangs_fails_in_time_and_the_next_probe_loads_again() {
+        let slot: Slot<u32> = Slot::default();
+        let hung = reuse_or_load_within(&slot, Duration::from_millis(50), std::future::pending());
+        let answer = tokio::time::timeout(Duration::from_secs(5), hung).await.expect("not held forever");
+        assert!(matches!(answer, Err(ApiError::Unavailable(m)) if m == "database query timed out"));
+        tokio::time::sleep(FRESH_FOR).await;
+        assert_eq!(reuse_or_load(&slot, async { Ok(4) }).await.ok(), Some(4), "the slot was let go");
     }
 
     #[tokio::test]
