@@ -49,7 +49,7 @@ impl Scraper<'_> {
         }
         let plan = RunPlan {
             analysis_id,
-            purpose: "posts",
+            purpose: runs::POSTS_PURPOSE,
             actor: &self.settings.posts_actor,
             input,
             max_items: u64::try_from(account.max_posts).unwrap_or(1),

@@ -170,7 +170,8 @@ pub async fn run_and_store(
             stats.suppressed = suppressed;
             crate::analyses::add_cost(conn, analysis_id, (usage * 1e6).round() as i64).await?;
             // Counted with the store: a process that dies after it neither loses nor repeats them.
-            crate::analyses::add_progress(conn, analysis_id, &progress_counts(&stats, rejected)).await?;
+            let counts = progress_counts(&stats, rejected, account_id.is_some(), purpose == POSTS_PURPOSE);
+            crate::analyses::add_progress(conn, analysis_id, &counts).await?;
             Ok(Some(stats))
         })
         .await?;
@@ -178,15 +179,30 @@ pub async fn run_and_store(
     Ok(RunOutcome { stats, items, rejected, usage_usd: usage, already_stored: false, records })
 }
 
-/// What a stored run adds to its analysis's progress.
-fn progress_counts(s: &StoreStats, rejected: usize) -> [(&'static str, i64); 5] {
-    [
-        ("posts_found", (s.posts_new + s.posts_seen_before) as i64),
-        ("comments_stored", s.comments_new as i64),
-        ("commenters_new", s.commenters_new as i64),
-        ("items_rejected", rejected as i64),
-        ("items_suppressed", s.suppressed as i64),
-    ]
+/// The purpose of an analysis's run of the account's posts.
+pub const POSTS_PURPOSE: &str = "posts";
+
+/// What a stored run adds to its analysis's progress. Runs of the account's posts and comments
+/// count new comments and commenters; only the posts run counts posts found (comment runs
+/// find the same posts again). A profile run (no account) counts only its rejected and
+/// suppressed items: the posts a profile item carries are the commenter's, not the account's.
+fn progress_counts(
+    s: &StoreStats,
+    rejected: usize,
+    of_account: bool,
+    posts_run: bool,
+) -> Vec<(&'static str, i64)> {
+    let mut counts = vec![("items_rejected", rejected as i64), ("items_suppressed", s.suppressed as i64)];
+    if of_account {
+        counts.extend([
+            ("comments_stored", s.comments_new as i64),
+            ("commenters_new", s.commenters_new as i64),
+        ]);
+        if posts_run {
+            counts.push(("posts_found", (s.posts_new + s.posts_seen_before) as i64));
+        }
+    }
+    counts
 }
 
 /// How long a claim to start a run holds (longer than a start request with all its retries):

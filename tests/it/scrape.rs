@@ -172,7 +172,7 @@ async fn a_scrape_lands_posts_comments_and_pictures_and_a_rerun_adds_nothing() {
     assert_eq!(snapshot["sample"]["unavailable"]["expired"], 1);
     assert_eq!(snapshot["sample"]["unavailable"]["rejected"], 1);
     assert_eq!(snapshot["audience"]["classified"], 3, "2 pictures and 1 default avatar");
-    assert_eq!(a.progress["posts_found"], 3 + 3);
+    assert_eq!(a.progress["posts_found"], 3, "the comment run's posts are not found twice");
     assert_eq!(a.progress["pictures_fetched"], 2);
     assert_eq!(a.cost_micro_usd, 2 * 12_300, "both runs' usageTotalUsd");
     assert_eq!((post_starts.get(), comment_starts.get()), (1, 1));
@@ -265,12 +265,18 @@ async fn with_profile_refresh_on_commenters_get_their_flags_from_the_profile_scr
         vec![
             json!({"id": "31", "username": "ada", "fullName": "Ada", "private": true, "verified": false,
                    "isBusinessAccount": false, "followersCount": 10, "biography": "never stored"}),
-            json!({"id": "32", "username": "bo", "private": false, "verified": true, "isBusinessAccount": true}),
+            // A profile item carries the commenter's own latest posts.
+            json!({"id": "32", "username": "bo", "private": false, "verified": true, "isBusinessAccount": true,
+                   "latestPosts": [post("bo", 6_100_001, 2, 0, vec![])]}),
         ],
     )
     .await;
     let id = analyse(&w, "flags").await;
-    assert_eq!(analysis_row(&w, id).await.status, "succeeded");
+    let row = analysis_row(&w, id).await;
+    assert_eq!(row.status, "succeeded");
+    // The analysis counts the account's posts and comments, not those of its commenters' profiles.
+    assert_eq!(row.progress["posts_found"], 1, "{}", row.progress);
+    assert_eq!(row.progress["comments_stored"], 2, "{}", row.progress);
     assert_eq!(profiles.get(), 1);
     assert_eq!(w.db.count("SELECT count(*) AS n FROM ig_profiles WHERE username = 'ada' AND is_private AND full_name = 'Ada'").await, 1);
     assert_eq!(
