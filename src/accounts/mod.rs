@@ -57,6 +57,20 @@ pub async fn find_or_create_account(
     .await
 }
 
+/// The user's account for `handle`, if tracked.
+pub async fn find_user_account_by_handle(
+    conn: &mut AsyncPgConnection,
+    user_id: i64,
+    handle: &InstagramHandle,
+) -> QueryResult<Option<TrackedAccount>> {
+    diesel::sql_query("SELECT * FROM tracked_accounts WHERE user_id = $1 AND lower(handle) = $2")
+        .bind::<BigInt, _>(user_id)
+        .bind::<Text, _>(handle.as_str())
+        .get_result(conn)
+        .await
+        .optional()
+}
+
 /// Records what a profile scrape or import said about the account itself; absent values
 /// leave what is stored.
 pub async fn update_account_details(

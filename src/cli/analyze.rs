@@ -72,11 +72,25 @@ pub async fn run(args: AnalyzeArgs, config: Config) -> anyhow::Result<()> {
         }
         None => users::default_owner(&mut conn).await?,
     };
-    let mut account = accounts::find_or_create_account(&mut conn, user_id, &handle).await?;
+    // A resume changes nothing: an account that is not tracked is not created for it.
+    let mut account = if args.resume {
+        accounts::find_user_account_by_handle(&mut conn, user_id, &handle)
+            .await?
+            .with_context(|| format!("@{handle} has no unfinished analysis to resume (it is not tracked)"))?
+    } else {
+        accounts::find_or_create_account(&mut conn, user_id, &handle).await?
+    };
     // One analysis per account: checked before anything about the account changes.
     let unfinished = unfinished(&mut conn, account.id).await?;
     let analysis_id = match (unfinished, args.resume) {
         (Some(running), true) => {
+            // The resumed analysis keeps the classifier it was started with.
+            if Mode::parse(&running.classifier).is_some_and(Mode::uses_gemini)
+                && state.config.secrets.gemini_api_key.is_none()
+            {
+                return Err(anyhow::Error::from(GeminiError::MissingKey)
+                    .context(format!("analysis {} classifies with {}", running.id, running.classifier)));
+            }
             eprintln!("resuming analysis {} of @{} (stage {})", running.id, account.handle, running.stage);
             running.id
         }
@@ -214,9 +228,12 @@ pub async fn import_and_start(
 /// Works every queue in this process until analysis `id` ends; progress goes to stderr.
 pub async fn run_inline(state: &AppState, id: i64) -> anyhow::Result<Analysis> {
     let mut options = WorkerOptions::from_settings(&state.config.settings.queue);
-    for queue in ["scrape", "scrape_large", "pictures", "classify"] {
-        if !options.queues.iter().any(|(q, _)| q == queue) {
-            options.queues.push((queue.to_owned(), 1));
+    // The pipeline's queues and their `_large` siblings (a big account's stages go there).
+    for base in ["scrape", "pictures", "classify"] {
+        for queue in [base.to_owned(), format!("{base}_large")] {
+            if !options.queues.iter().any(|(q, _)| *q == queue) {
+                options.queues.push((queue, 1));
+            }
         }
     }
     options.poll_interval = Duration::from_millis(100);

@@ -160,11 +160,18 @@ async fn analyze_refuses_an_account_whose_analysis_is_unfinished_and_imports_not
     assert_eq!(db.count("SELECT count(*) AS n FROM tracked_accounts WHERE max_posts = 3").await, 0);
     assert_eq!(db.count("SELECT count(*) AS n FROM analyses").await, 1, "nothing else started");
     let (code, _, err) =
-        run_cli(&db, &["analyze", "lumen.atelier", "--resume", "--import", &comments], &[]).await;
+        run_cli(&db, &["analyze", "--account", "lumen.atelier", "--resume", "--import", &comments], &[])
+            .await;
     assert_eq!(code, 2, "resume works on what is stored, imports nothing: {err}");
+    assert!(err.contains("cannot be used with"), "refused as a conflict, not for a missing flag: {err}");
     let (code, _, err) = run_cli(&db, &["analyze", "someone.else", "--resume"], &[]).await;
     assert_ne!(code, 0);
     assert!(err.contains("@someone.else has no unfinished analysis to resume"), "{err}");
+    assert_eq!(
+        db.count("SELECT count(*) AS n FROM tracked_accounts WHERE handle = 'someone.else'").await,
+        0,
+        "a resume of an untracked handle tracks nothing"
+    );
 
     // Resumed, the analysis is worked here; when its stage job ends without ending it (here:
     // the stage was already past, so the job does nothing), it is failed, not waited for.
