@@ -96,7 +96,12 @@ pub async fn run(args: DemoArgs, mut config: Config) -> anyhow::Result<()> {
     let analysis_id = match analyze::unfinished(&mut conn, account.id).await? {
         Some(running) => {
             eprintln!("demo: finishing analysis {} left unfinished by an earlier run", running.id);
-            Ok(running.id)
+            // The picture server listens on a new port each run: importing the sample again
+            // (nothing new is stored) points the pictures still to fetch at this run's server.
+            crate::scraping::import::import_file(&mut conn, &state.privacy, &account, &sample)
+                .await
+                .map(|_| running.id)
+                .map_err(anyhow::Error::from)
         }
         None => {
             analyze::import_and_start(&state, &mut conn, &account, std::slice::from_ref(&sample), "local")
