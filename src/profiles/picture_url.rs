@@ -12,10 +12,16 @@ pub fn expires_at(url: &str) -> Option<DateTime<Utc>> {
     Utc.timestamp_opt(secs, 0).single()
 }
 
-/// The URL without its query: the same file keeps this path while its signature changes.
+/// The URL without scheme, host and query: the same file keeps this path while its signature
+/// changes and whichever CDN host (`scontent-<pop>.cdninstagram.com`,
+/// `instagram.f<pop>.fna.fbcdn.net`) a scrape happened to be given.
 #[must_use]
 pub fn file_path(url: &str) -> &str {
-    url.split(['?', '#']).next().unwrap_or(url)
+    let path = url.split(['?', '#']).next().unwrap_or(url);
+    match path.split_once("://") {
+        Some((_, rest)) => rest.find('/').map_or("/", |i| &rest[i..]),
+        None => path,
+    }
 }
 
 /// Instagram's grey default avatar, recognised from its URL: the cache key
@@ -37,7 +43,20 @@ mod tests {
         assert_eq!(expires_at(url).map(|t| t.to_rfc3339()), Some("2026-09-16T22:23:55+00:00".to_owned()));
         assert_eq!(expires_at("https://x/a.jpg"), None);
         assert_eq!(expires_at("https://x/a.jpg?oe=zz"), None);
-        assert_eq!(file_path(url), "https://scontent.cdninstagram.com/v/t51.82787-19/804_n.jpg");
+        assert_eq!(file_path(url), "/v/t51.82787-19/804_n.jpg");
+    }
+
+    #[test]
+    fn one_file_has_one_path_on_every_cdn_host() {
+        let a = "https://scontent-dus1-1.cdninstagram.com/v/t51.2885-19/12_n.jpg?stp=dst-jpg_s150x150&oh=00_A&oe=6AAB16FB";
+        let b = "https://instagram.fcgk9-1.fna.fbcdn.net/v/t51.2885-19/12_n.jpg?oh=00_B&oe=6AAB2000#x";
+        assert_eq!(file_path(a), "/v/t51.2885-19/12_n.jpg");
+        assert_eq!(file_path(a), file_path(b));
+        assert_ne!(
+            file_path(a),
+            file_path("https://scontent-dus1-1.cdninstagram.com/v/t51.2885-19/13_n.jpg")
+        );
+        assert_eq!(file_path("http://127.0.0.1:8080"), "/");
     }
 
     #[test]

@@ -75,6 +75,27 @@ async fn the_project_fixtures_import_and_a_second_import_changes_nothing() {
     );
     assert_eq!(n(&reports[1], "comments_seen_before"), 4);
     assert_eq!(before, counts(&db).await);
+
+    // The same pictures through another CDN host: the links are refreshed, no row is added.
+    let moved = std::env::temp_dir().join(format!("{}-other-host.jsonl", db.name));
+    let text = std::fs::read_to_string(fixture("comments.jsonl")).expect("fixture");
+    std::fs::write(
+        &moved,
+        text.replace("scontent-fra5-1.cdninstagram.example", "instagram.fcgk9-1.fna.fbcdn.example"),
+    )
+    .expect("write");
+    let (code, _, err) = import(&db, &[&moved.display().to_string()], &[]).await;
+    let _ = std::fs::remove_file(&moved);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(before, counts(&db).await, "one row per picture file, whatever the host");
+    assert!(
+        db.count(
+            "SELECT count(*) AS n FROM profile_pictures WHERE source_url LIKE 'https://instagram.fcgk9-1.%'"
+        )
+        .await
+            > 0,
+        "links refreshed"
+    );
 }
 
 async fn counts(db: &TestDb) -> Vec<i64> {
