@@ -153,8 +153,9 @@ pub async fn suppressed_usernames(
         .collect())
 }
 
-/// Removes every item by or about a suppressed person from `records`; returns how many
-/// comments and profiles were dropped. Call it in the transaction that stores `records`: it
+/// Removes every item by or about a suppressed person from `records`: their comments and
+/// profiles, the posts they own and the comments on those posts (what an erasure deletes);
+/// returns how many items were dropped. Call it in the transaction that stores `records`: it
 /// holds off erasures until that transaction ends, so a person erased meanwhile is either
 /// suppressed here or erased after the records are stored.
 pub async fn drop_suppressed(
@@ -171,18 +172,31 @@ pub async fn drop_suppressed(
             candidates.push(key.user_id_hash(id).to_vec());
         }
     }
+    for post in &records.posts {
+        candidates.extend(post.owner_username.as_deref().map(|u| key.username_hash(u).to_vec()));
+        candidates.extend(post.owner_ig_id.as_deref().map(|id| key.user_id_hash(id).to_vec()));
+    }
     let hits = suppressed_hashes(conn, &candidates).await?;
     if hits.is_empty() {
         return Ok(0);
     }
-    let suppressed = |p: &crate::scraping::items::ProfileRecord| {
-        hits.contains(key.username_hash(&p.username).as_slice())
-            || p.ig_user_id.as_deref().is_some_and(|id| hits.contains(key.user_id_hash(id).as_slice()))
+    let is_hit = |username: Option<&str>, id: Option<&str>| {
+        username.is_some_and(|u| hits.contains(key.username_hash(u).as_slice()))
+            || id.is_some_and(|id| hits.contains(key.user_id_hash(id).as_slice()))
     };
-    let before = records.comments.len() + records.profiles.len();
-    records.comments.retain(|c| !suppressed(&c.author));
+    let suppressed =
+        |p: &crate::scraping::items::ProfileRecord| is_hit(Some(&p.username), p.ig_user_id.as_deref());
+    let before = records.posts.len() + records.comments.len() + records.profiles.len();
+    let erased_posts: HashSet<String> = records
+        .posts
+        .iter()
+        .filter(|p| is_hit(p.owner_username.as_deref(), p.owner_ig_id.as_deref()))
+        .map(|p| p.ig_post_id.clone())
+        .collect();
+    records.posts.retain(|p| !erased_posts.contains(&p.ig_post_id));
+    records.comments.retain(|c| !suppressed(&c.author) && !erased_posts.contains(&c.ig_post_id));
     records.profiles.retain(|p| !suppressed(p));
-    Ok(before - records.comments.len() - records.profiles.len())
+    Ok(before - records.posts.len() - records.comments.len() - records.profiles.len())
 }
 
 /// What an audit entry records.

@@ -459,3 +459,28 @@ async fn retention_keeps_a_result_a_newer_profile_still_shows() {
     assert_eq!(report.classifications, 1, "{report:?}");
     assert_eq!(db.count("SELECT count(*) AS n FROM classifications WHERE content_sha256 = '\\x04'").await, 1);
 }
+
+#[tokio::test]
+async fn an_erased_persons_own_posts_and_the_comments_on_them_are_not_stored_again() {
+    let db = TestDb::new().await;
+    let (code, _, err) = run_cli(&db, &["privacy", "erase", "@late.poster"], &[]).await;
+    assert_eq!(code, 0, "{err}");
+    // A profile export of theirs: the profile carries their latest post, commented by someone else.
+    let post = serde_json::json!({
+        "id": "3600000000000000001", "type": "Image", "shortCode": "LATEpost001",
+        "url": "https://www.instagram.com/p/LATEpost001/", "commentsCount": 1,
+        "timestamp": "2026-11-20T10:00:00.000Z", "ownerUsername": "late.poster", "ownerId": "8100",
+        "latestComments": [{"id": "18100000000000001", "text": "lovely", "ownerUsername": "kind.reader",
+                            "timestamp": "2026-11-21T08:00:00.000Z"}]
+    });
+    let file = std::env::temp_dir().join(format!("{}-erased-profile.json", db.name));
+    let export = serde_json::json!([{"id": "8100", "username": "late.poster", "fullName": "Late Poster",
+                                      "followersCount": 10, "latestPosts": [post]}]);
+    std::fs::write(&file, export.to_string()).expect("write");
+    let reports = import(&db, &[&file.display().to_string()]).await;
+    let _ = std::fs::remove_file(&file);
+    assert_eq!(reports[0]["suppressed"], 3, "the profile, the post and the comment on it: {reports}");
+    let all = everything(&db).await;
+    assert!(!all.contains("late.poster") && !all.contains("LATEpost001"), "{all}");
+    assert_eq!(db.count("SELECT count(*) AS n FROM comments").await, 0);
+}
