@@ -27,7 +27,7 @@ pub async fn run(command: PrivacyCommand, config: Config) -> anyhow::Result<()> 
         PrivacyCommand::Erase { handle } => {
             let report = erase::erase(&mut conn, &state.privacy, handle.as_str(), "cli").await?;
             println!(
-                "erased @{}: {} profile rows, {} comments, {} pictures ({} stored files), {} classifications, {} posts; {} mentions redacted; further data about them will be dropped",
+                "erased @{}: {} profile rows, {} comments, {} pictures ({} stored files), {} classifications, {} posts; {} mentions and {} recorded scrape requests redacted; further data about them will be dropped",
                 handle,
                 report.profiles,
                 report.comments,
@@ -35,7 +35,8 @@ pub async fn run(command: PrivacyCommand, config: Config) -> anyhow::Result<()> 
                 report.picture_blobs,
                 report.classifications,
                 report.posts,
-                report.mentions_redacted
+                report.mentions_redacted,
+                report.run_inputs_redacted
             );
         }
         PrivacyCommand::Export { handle } => {

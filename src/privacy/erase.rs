@@ -20,6 +20,8 @@ pub struct ErasureReport {
     pub posts: usize,
     /// Other people's comments that mentioned the handle, now redacted.
     pub mentions_redacted: usize,
+    /// Recorded Apify profile-run inputs that named them, their name now removed.
+    pub run_inputs_redacted: usize,
 }
 
 #[derive(QueryableByName)]
@@ -105,6 +107,17 @@ pub async fn erase(
              WHERE body ~* ('@' || $1 || '(?![A-Za-z0-9._])')",
         )
         .bind::<Text, _>(regex_escape(&handle))
+        .execute(conn)
+        .await?;
+        // A profile run's recorded input lists the usernames it asked about.
+        report.run_inputs_redacted = diesel::sql_query(
+            "UPDATE apify_runs SET input = jsonb_set(input, '{usernames}', COALESCE(
+                 (SELECT jsonb_agg(u) FROM jsonb_array_elements(input->'usernames') u
+                  WHERE lower(u #>> '{}') <> $1), '[]'::jsonb))
+             WHERE jsonb_typeof(input->'usernames') = 'array'
+               AND EXISTS (SELECT 1 FROM jsonb_array_elements_text(input->'usernames') u WHERE lower(u) = $1)",
+        )
+        .bind::<Text, _>(&handle)
         .execute(conn)
         .await?;
         suppress(conn, key, &handle, &user_ids).await?;

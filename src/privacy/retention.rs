@@ -14,11 +14,13 @@ pub struct PurgeReport {
     pub profiles: usize,
     pub classifications: usize,
     pub picture_blobs: usize,
+    /// Recorded Apify profile-run inputs whose list of usernames was removed.
+    pub run_inputs: usize,
 }
 
 /// Each statement deletes at most `batch` rows older than `retention`; repeated until none are
 /// left.
-const STATEMENTS: [(&str, &str); 4] = [
+const STATEMENTS: [(&str, &str); 5] = [
     ("comments", "DELETE FROM comments WHERE id IN (
         SELECT id FROM comments WHERE collected_at < now() - make_interval(secs => $1) LIMIT $2)"),
     ("profiles", "DELETE FROM ig_profiles WHERE id IN (
@@ -31,6 +33,10 @@ const STATEMENTS: [(&str, &str); 4] = [
         LIMIT $2)"),
     ("picture_blobs", "DELETE FROM picture_blobs WHERE content_sha256 IN (
         SELECT content_sha256 FROM picture_blobs WHERE created_at < now() - make_interval(secs => $1) LIMIT $2)"),
+    // The usernames a profile run asked about (kept so a retry works through the same chunks).
+    ("run_inputs", "UPDATE apify_runs SET input = input - 'usernames' WHERE id IN (
+        SELECT id FROM apify_runs WHERE input ? 'usernames' AND created_at < now() - make_interval(secs => $1)
+        LIMIT $2)"),
 ];
 
 /// Deletes everything past `retention`.
@@ -57,7 +63,8 @@ pub async fn purge_expired(
             "comments" => report.comments = total,
             "profiles" => report.profiles = total,
             "classifications" => report.classifications = total,
-            _ => report.picture_blobs = total,
+            "picture_blobs" => report.picture_blobs = total,
+            _ => report.run_inputs = total,
         }
     }
     Ok(report)

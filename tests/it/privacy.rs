@@ -76,8 +76,20 @@ async fn an_erased_person_is_gone_everywhere_and_stays_gone() {
          VALUES ('\\x01', 'test', 'local', 'person')",
     )
     .await;
+    // A profile run that asked Apify about them (and someone else).
+    db.execute(
+        "INSERT INTO analyses (tracked_account_id, status, stage, classifier)
+         SELECT id, 'succeeded', 'done', 'local' FROM tracked_accounts LIMIT 1",
+    )
+    .await;
+    db.execute(
+        "INSERT INTO apify_runs (analysis_id, purpose, actor, input, status)
+         SELECT id, 'profiles:0', 'apify/instagram-profile-scraper', '{\"usernames\": [\"Juniper.Reads\", \"other.fan\"]}', 'stored'
+         FROM analyses LIMIT 1",
+    )
+    .await;
     let before = everything(&db).await;
-    assert!(before.contains("juniper.reads") && before.contains("7001"));
+    assert!(before.contains("Juniper.Reads") && before.contains("7001"));
 
     let (code, out, err) = run_cli(&db, &["privacy", "erase", "@Juniper.Reads"], &[]).await;
     assert_eq!(code, 0, "{err}");
@@ -90,6 +102,11 @@ async fn an_erased_person_is_gone_everywhere_and_stays_gone() {
     assert_eq!(db.count("SELECT count(*) AS n FROM picture_blobs").await, 0);
     assert_eq!(db.count("SELECT count(*) AS n FROM classifications").await, 0);
     assert_eq!(db.count("SELECT count(*) AS n FROM audit_log WHERE action = 'erase'").await, 1);
+    assert_eq!(
+        db.count("SELECT count(*) AS n FROM apify_runs WHERE input->'usernames' = '[\"other.fan\"]'").await,
+        1,
+        "only their name left the recorded request"
+    );
 
     // Importing them again stores nothing about them and says so.
     let reports = import(&db, &[&fixture("posts.json"), &fixture("comments.jsonl")]).await;
@@ -137,6 +154,13 @@ async fn retention_runs_from_first_collection_and_spares_snapshots() {
          SELECT id, 'succeeded', 'done', '{\"unique_commenters\": 3}', now() - interval '120 days' FROM tracked_accounts",
     )
     .await;
+    // Profile runs' recorded requests: one past retention, one recent.
+    db.execute(
+        "INSERT INTO apify_runs (analysis_id, purpose, actor, input, status, created_at)
+         SELECT id, p.purpose, 'apify/instagram-profile-scraper', '{\"usernames\": [\"juniper.reads\"]}', 'stored', p.at
+         FROM analyses, (VALUES ('profiles:0', now() - interval '91 days'), ('profiles:1', now())) AS p(purpose, at)",
+    )
+    .await;
     let comments_before = db.count("SELECT count(*) AS n FROM comments").await;
 
     // The cron job kind, run through the queue.
@@ -168,6 +192,11 @@ async fn retention_runs_from_first_collection_and_spares_snapshots() {
         db.count("SELECT count(*) AS n FROM analyses WHERE snapshot IS NOT NULL").await,
         1,
         "snapshots stay"
+    );
+    assert_eq!(
+        db.count("SELECT count(*) AS n FROM apify_runs WHERE input ? 'usernames'").await,
+        1,
+        "the old request's usernames went, the recent one's stay"
     );
 
     // Nothing left to purge: a second pass deletes nothing.
