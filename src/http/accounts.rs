@@ -170,9 +170,18 @@ pub async fn remove(
     user: AuthUser,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
-    if accounts::delete_user_account(&mut *state.pool.get().await?, user.id, *id).await? {
-        Ok(HttpResponse::NoContent().finish())
-    } else {
-        Err(not_found())
-    }
+    use diesel_async::AsyncConnection as _;
+    let mut conn = state.pool.get().await?;
+    let deleted = conn
+        .transaction::<_, diesel::result::Error, _>(async |conn| {
+            if accounts::get_user_account(conn, user.id, *id).await?.is_none() {
+                return Ok(false);
+            }
+            // Picture bytes held for its analyses go first (unless another account's analysis
+            // needs them): once the analyses are gone, nothing would classify or release them.
+            crate::insights::classify::release_account(conn, *id).await?;
+            accounts::delete_user_account(conn, user.id, *id).await
+        })
+        .await?;
+    if deleted { Ok(HttpResponse::NoContent().finish()) } else { Err(not_found()) }
 }

@@ -81,7 +81,9 @@ const STAGE_KINDS: [&str; 6] = [
 /// Marks failed the unfinished analyses (of `account`, or all) that no stage job carries on
 /// any more: their last stage job ended without recording why (timed out, panicked, lost its
 /// lease on its last attempt, was cancelled by an operator). Its last error becomes the
-/// analysis's; a retry of the analysis resumes from that job. Returns how many.
+/// analysis's; a retry of the analysis resumes from that job. Those that failed before their
+/// classify stage release the picture bytes held for them ([`release_failed`]). Returns how
+/// many.
 ///
 /// An unfinished analysis always has an unfinished stage job otherwise: the first is enqueued
 /// in the transaction that creates the analysis, and each stage enqueues the next before its
@@ -89,7 +91,14 @@ const STAGE_KINDS: [&str; 6] = [
 pub async fn fail_orphaned(conn: &mut AsyncPgConnection, account: Option<i64>) -> QueryResult<usize> {
     use diesel::sql_types::{Array, BigInt, Nullable, Text};
     use diesel_async::RunQueryDsl;
-    diesel::sql_query(
+    #[derive(diesel::QueryableByName)]
+    struct Failed {
+        #[diesel(sql_type = BigInt)]
+        tracked_account_id: i64,
+        #[diesel(sql_type = Text)]
+        stage: String,
+    }
+    let failed: Vec<Failed> = diesel::sql_query(
         "WITH orphaned AS (
             SELECT a.id, keys.k FROM analyses a
             CROSS JOIN LATERAL (SELECT ARRAY(SELECT 'analysis:' || a.id || ':' || kind FROM unnest($2::text[]) kind) AS k) keys
@@ -100,12 +109,34 @@ pub async fn fail_orphaned(conn: &mut AsyncPgConnection, account: Option<i64>) -
              error = coalesce((SELECT j.kind || ' job ' || j.status || coalesce(': ' || j.last_error, '')
                                FROM jobs j WHERE j.dedupe_key = ANY(o.k) ORDER BY j.id DESC LIMIT 1),
                               'no stage job is left to run it')
-         FROM orphaned o WHERE a.id = o.id AND a.status IN ('queued', 'running')",
+         FROM orphaned o WHERE a.id = o.id AND a.status IN ('queued', 'running')
+         RETURNING a.tracked_account_id, a.stage",
     )
     .bind::<Nullable<BigInt>, _>(account)
     .bind::<Array<Text>, _>(&STAGE_KINDS[..])
-    .execute(conn)
-    .await
+    .load(conn)
+    .await?;
+    for f in failed.iter().filter(|f| releases_on_failure(&f.stage)) {
+        release_failed(conn, f.tracked_account_id).await;
+    }
+    Ok(failed.len())
+}
+
+/// Whether an analysis that failed in `stage` gives up the picture bytes fetched for it. Before
+/// classifying, yes: a retry fetches the pictures again. A failed classify stage keeps them,
+/// since its retry classifies exactly those (they go with that retry or with retention).
+fn releases_on_failure(stage: &str) -> bool {
+    matches!(stage, "scrape" | "fetch_pictures")
+}
+
+/// Releases the picture bytes held for a failed analysis of `account` (kept for any other
+/// analysis that still needs them; pictures nobody classified go back to pending, so a retry
+/// fetches them again). A failure to release is logged: the retention purge deletes what is
+/// left.
+async fn release_failed(conn: &mut AsyncPgConnection, account: i64) {
+    if let Err(error) = crate::insights::classify::release_account(conn, account).await {
+        tracing::warn!(account, error = %error, "releasing a failed analysis's picture bytes failed");
+    }
 }
 
 /// Locks the account's row until the transaction ends, so that two callers cannot both find
@@ -293,6 +324,12 @@ pub async fn stage_failed(
         && let Ok(mut conn) = env.pool.get().await
     {
         let _ = analyses::fail_analysis(&mut conn, analysis_id, &format!("{}: {error:#}", job.kind)).await;
+        if let Ok(analysis) = analyses::get_analysis(&mut conn, analysis_id).await
+            && analysis.status == "failed"
+            && releases_on_failure(&analysis.stage)
+        {
+            release_failed(&mut conn, analysis.tracked_account_id).await;
+        }
     }
     if permanent { JobError::Permanent(error) } else { JobError::Retryable(error) }
 }

@@ -338,16 +338,7 @@ async fn one_analysis_at_a_time_and_no_silent_defaults() {
     );
 
     // A picture fetched for it, not classified yet: cancelling drops its bytes.
-    db.execute(&format!(
-        "WITH p AS (INSERT INTO posts (ig_post_id, owner_username) VALUES ('T1', 'twice') RETURNING id),
-              l AS (INSERT INTO tracked_account_posts (tracked_account_id, post_id) SELECT {id}, id FROM p),
-              f AS (INSERT INTO ig_profiles (ig_user_id, username) VALUES ('77', 'fan') RETURNING id),
-              c AS (INSERT INTO comments (ig_comment_id, post_id, ig_profile_id) SELECT 'TC1', p.id, f.id FROM p, f)
-         INSERT INTO profile_pictures (ig_profile_id, source_url, source_path, content_sha256, fetch_status)
-         SELECT id, 'https://cdn.example/fan', 'https://cdn.example/fan', '\\x07', 'fetched' FROM f"
-    ))
-    .await;
-    db.execute("INSERT INTO picture_blobs (content_sha256, bytes) VALUES ('\\x07', '\\xffd8ff')").await;
+    db.held_picture(id, "twice", "07").await;
     let started = if a.status == 202 { &a } else { &b };
     let analysis = started.body["id"].as_i64().expect("id");
     let cancelled = api.call("POST", &format!("/api/v1/analyses/{analysis}/cancel"), t, None).await;
@@ -363,6 +354,24 @@ async fn one_analysis_at_a_time_and_no_silent_defaults() {
     let key = api.call("POST", "/api/v1/api-keys", t, Some(&json!({"name": "k"}))).await;
     let key = key.body["key"].as_str().expect("key").to_owned();
     assert_eq!(api.call("POST", "/api/v1/auth/refresh", Some(&key), None).await.status, 400);
+}
+
+/// Deleting an account deletes the picture bytes held for its analyses: nothing would
+/// classify or release them once the analyses are gone.
+#[tokio::test]
+async fn deleting_an_account_deletes_the_picture_bytes_held_for_it() {
+    let db = TestDb::new().await;
+    let api = Api::start(&db, &[]);
+    let t = api.user("d@example.com").await;
+    let t = Some(t.as_str());
+    let id = api.account(t, "leaving").await;
+    let started = api.call("POST", &format!("/api/v1/accounts/{id}/analyses"), t, None).await;
+    assert_eq!(started.status, 202, "{:?}", started.body);
+    db.held_picture(id, "leaving", "08").await;
+    let deleted = api.call("DELETE", &format!("/api/v1/accounts/{id}"), t, None).await;
+    assert_eq!(deleted.status, 204, "{:?}", deleted.body);
+    assert_eq!(db.count("SELECT count(*) AS n FROM picture_blobs").await, 0);
+    assert_eq!(api.call("DELETE", &format!("/api/v1/accounts/{id}"), t, None).await.status, 404);
 }
 
 /// Arbitrary JSON (and non-JSON) bodies to every endpoint that takes one: a 2xx or 4xx, never

@@ -115,6 +115,25 @@ impl TestDb {
         let mut conn = self.conn().await;
         diesel::sql_query(sql).execute(&mut conn).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
     }
+
+    /// A post of account `account` (tracked as `handle`) commented by `{handle}.fan`, whose
+    /// picture is fetched and not yet classified: its bytes (`hash`, hex) are held for the
+    /// account's analysis.
+    pub async fn held_picture(&self, account: i64, handle: &str, hash: &str) {
+        self.execute(&format!(
+            "WITH p AS (INSERT INTO posts (ig_post_id, owner_username) VALUES ('{handle}-post', '{handle}') RETURNING id),
+                  l AS (INSERT INTO tracked_account_posts (tracked_account_id, post_id) SELECT {account}, id FROM p),
+                  f AS (INSERT INTO ig_profiles (ig_user_id, username) VALUES ('{handle}-fan', '{handle}.fan') RETURNING id),
+                  c AS (INSERT INTO comments (ig_comment_id, post_id, ig_profile_id) SELECT '{handle}-c', p.id, f.id FROM p, f)
+             INSERT INTO profile_pictures (ig_profile_id, source_url, source_path, content_sha256, fetch_status)
+             SELECT id, 'https://cdn.example/{handle}.fan', '/{handle}.fan', '\\x{hash}', 'fetched' FROM f"
+        ))
+        .await;
+        self.execute(&format!(
+            "INSERT INTO picture_blobs (content_sha256, bytes) VALUES ('\\x{hash}', '\\xffd8ff')"
+        ))
+        .await;
+    }
 }
 
 impl Drop for TestDb {

@@ -116,6 +116,7 @@ async fn an_analysis_left_without_a_stage_job_is_failed_and_the_account_freed() 
     let busy = pipeline::lock_for_start(&mut conn, account_id).await.expect("lock");
     assert_eq!(busy.map(|a| a.id), Some(first.id));
     // An operator cancels the job: the analysis is failed with the reason, the account free.
+    db.held_picture(account_id, "stuck", "09").await;
     db.execute(
         "UPDATE jobs SET status = 'cancelled', finished_at = now(), last_error = 'cancelled by operator'",
     )
@@ -124,6 +125,12 @@ async fn an_analysis_left_without_a_stage_job_is_failed_and_the_account_freed() 
     let failed = audiencelens::analyses::get_analysis(&mut conn, first.id).await.expect("analysis");
     assert_eq!(failed.status, "failed");
     assert_eq!(failed.error.as_deref(), Some("scrape_posts job cancelled: cancelled by operator"));
+    // Failed before classifying: the bytes held for it go, and the picture is to be fetched again.
+    assert_eq!(db.count("SELECT count(*) AS n FROM picture_blobs").await, 0);
+    assert_eq!(
+        db.count("SELECT count(*) AS n FROM profile_pictures WHERE fetch_status = 'pending'").await,
+        1
+    );
     // And it can be retried from that job.
     let user = db.count("SELECT id AS n FROM users").await;
     let retried =
