@@ -27,7 +27,7 @@ pub struct AnalyzeArgs {
     #[arg(value_name = "HANDLE", required_unless_present = "account")]
     handle: Option<InstagramHandle>,
     /// Analyse data from Apify export files instead of scraping.
-    #[arg(long = "import", value_name = "FILE", requires = "account")]
+    #[arg(long = "import", value_name = "FILE", requires = "account", num_args = 1..)]
     import: Vec<PathBuf>,
     /// The account the imported files belong to.
     #[arg(long, value_name = "HANDLE")]
@@ -293,4 +293,28 @@ fn progress_line(a: &Analysis) -> String {
         n("pictures_rejected"),
         n("pictures_classified"),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser as _;
+
+    use crate::cli::{Cli, Command};
+
+    #[test]
+    fn import_takes_every_file_named_after_it() {
+        let cli = Cli::try_parse_from([
+            "audiencelens",
+            "analyze",
+            "--import",
+            "posts.json",
+            "comments.jsonl",
+            "--account",
+            "lumen.atelier",
+        ])
+        .expect("parses");
+        let Command::Analyze(args) = cli.command else { panic!("not analyze: {:?}", cli.command) };
+        assert_eq!(args.import.len(), 2, "{:?}", args.import);
+        assert!(args.handle.is_none(), "the second file is not read as the handle");
+    }
 }
