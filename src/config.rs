@@ -458,7 +458,7 @@ impl Config {
         if !matches!(url.scheme(), "postgres" | "postgresql") {
             return Err(invalid("database.url", "must start with postgres://"));
         }
-        if url.password().is_some() {
+        if carries_password(&url) {
             return Err(invalid(
                 "database.url",
                 format!("must not contain a password: set {DATABASE_PASSWORD_VAR} instead"),
@@ -467,7 +467,7 @@ impl Config {
         if !s.database.replica_url.trim().is_empty() {
             let replica = reqwest::Url::parse(s.database.replica_url.trim())
                 .map_err(|e| invalid("database.replica_url", format!("is not a URL: {e}")))?;
-            if replica.password().is_some() {
+            if carries_password(&replica) {
                 return Err(invalid("database.replica_url", "must not contain a password"));
             }
         }
@@ -600,6 +600,12 @@ pub fn database_url_with_password(url: &str, password: Option<&SecretString>) ->
     }
 }
 
+/// A password in a connection URL, as userinfo or as libpq's `password` parameter: either would
+/// reach logs and error messages with the URL.
+fn carries_password(url: &reqwest::Url) -> bool {
+    url.password().is_some() || url.query_pairs().any(|(k, _)| k.eq_ignore_ascii_case("password"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -674,6 +680,13 @@ mod tests {
         .expect_err("must fail");
         let text = err.to_string();
         assert!(text.contains("database.url") && !text.contains("hunter2"), "{text}");
+        for (var, url) in [
+            ("AUDIENCELENS__DATABASE__URL", "postgres://u@localhost/db?sslmode=require&password=hunter2"),
+            ("AUDIENCELENS__DATABASE__REPLICA_URL", "postgres://u@replica/db?PASSWORD=hunter2"),
+        ] {
+            let err = Config::load_from(None, &vars(&[(var, url)])).expect_err("a password parameter");
+            assert!(!err.to_string().contains("hunter2"), "{err}");
+        }
     }
 
     #[test]
