@@ -161,7 +161,7 @@ pub async fn serve(config: Config, mode: Mode, shutdown: CancellationToken) -> a
             id: Uuid::new_v4(),
             database_url: state.config.database_url(),
             registry: Arc::new(state.registry()),
-            options: WorkerOptions::from_settings(&state.config.settings.queue),
+            options: WorkerOptions::from_settings(&state.config.settings),
             metrics: state.metrics.clone(),
         };
         Some((cron, tokio::spawn(worker.run(shutdown.clone()))))

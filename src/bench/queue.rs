@@ -123,7 +123,7 @@ async fn run_in(args: &QueueBenchArgs, config: &Config, url: &secrecy::SecretStr
             args.jobs,
             args.jobs as f64 / enqueue_secs
         );
-        let mut options = WorkerOptions::from_settings(&config.settings.queue);
+        let mut options = WorkerOptions::from_settings(&config.settings);
         options.queues = vec![(
             "bench".to_owned(),
             if batched { args.concurrency.max(args.batch) } else { args.concurrency },
@@ -264,7 +264,7 @@ async fn latency(
     if let Ok(mut guard) = probe.latency.lock() {
         *guard = Some(tx);
     }
-    let mut options = WorkerOptions::from_settings(&config.settings.queue);
+    let mut options = WorkerOptions::from_settings(&config.settings);
     options.queues = vec![("bench".to_owned(), 4)];
     let stop = CancellationToken::new();
     let worker = Worker {

@@ -227,7 +227,7 @@ pub async fn import_and_start(
 
 /// Works every queue in this process until analysis `id` ends; progress goes to stderr.
 pub async fn run_inline(state: &AppState, id: i64) -> anyhow::Result<Analysis> {
-    let mut options = WorkerOptions::from_settings(&state.config.settings.queue);
+    let mut options = WorkerOptions::from_settings(&state.config.settings);
     // The pipeline's queues and their `_large` siblings (a big account's stages go there).
     for base in ["scrape", "pictures", "classify"] {
         for queue in [base.to_owned(), format!("{base}_large")] {

@@ -19,7 +19,7 @@ use super::dispatch::Dispatcher;
 use super::listener::{self, Wakers};
 use super::registry::Registry;
 use super::storage::{self, Backoff};
-use crate::config::QueueSettings;
+use crate::config::Settings;
 use crate::db::DbPool;
 use crate::metrics::Metrics;
 
@@ -54,8 +54,11 @@ impl WorkerOptions {
         self.claim_batch_size == 1 && self.complete_batch_size == 1
     }
 
+    /// From the `[queue]` settings; the worker's own connections (claims, completions, lease
+    /// renewals) wait as long as `database.connect_timeout_secs` says.
     #[must_use]
-    pub fn from_settings(s: &QueueSettings) -> Self {
+    pub fn from_settings(settings: &Settings) -> Self {
+        let s = &settings.queue;
         Self {
             queues: s.concurrency.iter().filter(|(_, n)| **n > 0).map(|(q, n)| (q.clone(), *n)).collect(),
             lease: s.lease(),
@@ -72,7 +75,7 @@ impl WorkerOptions {
             shutdown_grace: s.shutdown_grace(),
             listen: true,
             durable_bookkeeping: s.synchronous_commit,
-            connect_timeout: Duration::from_secs(5),
+            connect_timeout: Duration::from_secs(settings.database.connect_timeout_secs),
         }
     }
 }

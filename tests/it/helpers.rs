@@ -235,7 +235,7 @@ pub async fn run_cli(db: &TestDb, args: &[&str], vars: &[(&str, &str)]) -> (i32,
 /// jobs stay failed), like a worker that stops when the queue is empty.
 pub async fn drain_jobs(state: &audiencelens::app::AppState, timeout: Duration) {
     use audiencelens::queue::{Worker, WorkerOptions};
-    let mut options = WorkerOptions::from_settings(&state.config.settings.queue);
+    let mut options = WorkerOptions::from_settings(&state.config.settings);
     options.poll_interval = Duration::from_millis(20);
     let stop = tokio_util::sync::CancellationToken::new();
     let worker = Worker {
