@@ -84,8 +84,9 @@ pub async fn start(
     state: web::Data<AppState>,
     user: AuthUser,
     id: web::Path<i64>,
-    body: web::Bytes,
+    payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
+    let body = super::read_body(payload, state.config.settings.server.max_body_bytes).await?;
     // No body means the defaults; a body that does not parse is refused, never ignored.
     let body: NewAnalysis = if body.iter().all(u8::is_ascii_whitespace) {
         NewAnalysis::default()

@@ -109,6 +109,22 @@ fn json_error(err: &actix_web::error::JsonPayloadError) -> actix_web::Error {
     }
 }
 
+/// A raw request body of at most `limit` bytes (`server.max_body_bytes`), for handlers that
+/// read their body themselves; a larger one is refused with the JSON 413 the JSON extractor
+/// gives.
+async fn read_body(mut payload: web::Payload, limit: usize) -> Result<web::BytesMut, ApiError> {
+    use futures_util::StreamExt as _;
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| ApiError::BadRequest(format!("reading the request body: {e}")))?;
+        if body.len() + chunk.len() > limit {
+            return Err(ApiError::PayloadTooLarge(format!("request body is larger than {limit} bytes")));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
 async fn not_found(req: HttpRequest) -> actix_web::HttpResponse {
     ApiError::NotFound(format!("no route for {} {}", req.method(), req.path())).error_response()
 }

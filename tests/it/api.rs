@@ -458,6 +458,19 @@ async fn any_body_to_any_endpoint_is_a_client_error_at_worst() {
         .await
         .expect("send");
     assert_eq!(r.status().as_u16(), 413);
+    // The same limit, and the same JSON error, for the start of an analysis (it reads its body
+    // itself: an empty one means the defaults).
+    let r = client
+        .post(format!("http://{}/api/v1/accounts/{account}/analyses", api.addr))
+        .bearer_auth(&token)
+        .header("content-type", "application/json")
+        .body(vec![b' '; 600_000])
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status().as_u16(), 413);
+    let error: Value = r.json().await.expect("a JSON error");
+    assert!(error.to_string().contains("larger than 262144 bytes"), "{error}");
 }
 
 /// The whole flow through the API with a stub Apify and a stub CDN: register, add an account,
