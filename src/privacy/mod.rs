@@ -176,6 +176,9 @@ pub async fn drop_suppressed(
         candidates.extend(post.owner_username.as_deref().map(|u| key.username_hash(u).to_vec()));
         candidates.extend(post.owner_ig_id.as_deref().map(|id| key.user_id_hash(id).to_vec()));
     }
+    for body in records.comments.iter().filter_map(|c| c.body.as_deref()) {
+        candidates.extend(mentions(body).map(|(_, handle)| key.username_hash(handle).to_vec()));
+    }
     let hits = suppressed_hashes(conn, &candidates).await?;
     if hits.is_empty() {
         return Ok(0);
@@ -196,7 +199,44 @@ pub async fn drop_suppressed(
     records.posts.retain(|p| !erased_posts.contains(&p.ig_post_id));
     records.comments.retain(|c| !suppressed(&c.author) && !erased_posts.contains(&c.ig_post_id));
     records.profiles.retain(|p| !suppressed(p));
+    // Others' comments keep their text, with the erased person's handle redacted (as the
+    // erasure did to the comments stored before it).
+    for comment in &mut records.comments {
+        if let Some(body) = comment.body.as_deref() {
+            let redacted = redact_mentions(body, |handle| is_hit(Some(handle), None));
+            if redacted != body {
+                comment.body = Some(redacted);
+            }
+        }
+    }
     Ok(before - records.posts.len() - records.comments.len() - records.profiles.len())
+}
+
+/// The `@handle` mentions in `text`, with their byte offsets: `@` and the handle characters
+/// after it (letters, digits, `.`, `_`), a trailing `.` being the sentence's, not the handle's.
+fn mentions(text: &str) -> impl Iterator<Item = (usize, &str)> {
+    text.match_indices('@').filter_map(move |(at, _)| {
+        let rest = &text[at + 1..];
+        let len =
+            rest.find(|c: char| !(c.is_ascii_alphanumeric() || c == '.' || c == '_')).unwrap_or(rest.len());
+        let handle = rest[..len].trim_end_matches('.');
+        (!handle.is_empty()).then_some((at, handle))
+    })
+}
+
+/// `text` with every mention of a handle `erased` says yes to replaced by `@[erased]`.
+fn redact_mentions(text: &str, erased: impl Fn(&str) -> bool) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut copied = 0;
+    for (at, handle) in mentions(text) {
+        if at >= copied && erased(handle) {
+            out.push_str(&text[copied..at]);
+            out.push_str("@[erased]");
+            copied = at + 1 + handle.len();
+        }
+    }
+    out.push_str(&text[copied..]);
+    out
 }
 
 /// What an audit entry records.
@@ -247,5 +287,20 @@ mod tests {
         assert_ne!(a.pseudonym("quiet.harbor"), b.pseudonym("quiet.harbor"));
         assert_ne!(a.username_hash("123"), a.user_id_hash("123"), "kinds are separated");
         assert!(a.pseudonym("x").starts_with("p_") && a.pseudonym("x").len() == 18);
+    }
+
+    #[test]
+    fn mentions_of_an_erased_handle_are_redacted_whole() {
+        let erased = |h: &str| h.eq_ignore_ascii_case("juniper.reads");
+        assert_eq!(redact_mentions("@Juniper.Reads same!", erased), "@[erased] same!");
+        assert_eq!(redact_mentions("thanks @juniper.reads.", erased), "thanks @[erased].");
+        assert_eq!(
+            redact_mentions("@juniper.readsmore and @juniper.reads_x stay", erased),
+            "@juniper.readsmore and @juniper.reads_x stay"
+        );
+        assert_eq!(redact_mentions("a@juniper.reads, @@juniper.reads", erased), "a@[erased], @@[erased]");
+        assert_eq!(redact_mentions("no mention @ here, é @", erased), "no mention @ here, é @");
+        let found: Vec<&str> = mentions("hi @a.b_c. and @x").map(|(_, h)| h).collect();
+        assert_eq!(found, ["a.b_c", "x"]);
     }
 }

@@ -502,14 +502,27 @@ async fn an_erased_persons_own_posts_and_the_comments_on_them_are_not_stored_aga
         "latestComments": [{"id": "18100000000000001", "text": "lovely", "ownerUsername": "kind.reader",
                             "timestamp": "2026-11-21T08:00:00.000Z"}]
     });
+    // Someone else's post, where a comment mentions them.
+    let other = serde_json::json!({
+        "id": "3600000000000000002", "type": "Image", "shortCode": "OTHERpost01",
+        "url": "https://www.instagram.com/p/OTHERpost01/", "commentsCount": 1,
+        "timestamp": "2026-11-20T10:00:00.000Z", "ownerUsername": "lumen.atelier", "ownerId": "6001",
+        "latestComments": [{"id": "18100000000000002", "text": "@Late.Poster would love this", "ownerUsername": "kind.reader",
+                            "timestamp": "2026-11-21T08:00:00.000Z"}]
+    });
     let file = std::env::temp_dir().join(format!("{}-erased-profile.json", db.name));
     let export = serde_json::json!([{"id": "8100", "username": "late.poster", "fullName": "Late Poster",
-                                      "followersCount": 10, "latestPosts": [post]}]);
+                                      "followersCount": 10, "latestPosts": [post]}, other]);
     std::fs::write(&file, export.to_string()).expect("write");
     let reports = import(&db, &[&file.display().to_string()]).await;
     let _ = std::fs::remove_file(&file);
     assert_eq!(reports[0]["suppressed"], 3, "the profile, the post and the comment on it: {reports}");
     let all = everything(&db).await;
-    assert!(!all.contains("late.poster") && !all.contains("LATEpost001"), "{all}");
-    assert_eq!(db.count("SELECT count(*) AS n FROM comments").await, 0);
+    assert!(!all.to_lowercase().contains("late.poster") && !all.contains("LATEpost001"), "{all}");
+    // The comment that only mentioned them is kept, their handle redacted.
+    assert_eq!(
+        db.count("SELECT count(*) AS n FROM comments WHERE body = '@[erased] would love this'").await,
+        1
+    );
+    assert_eq!(db.count("SELECT count(*) AS n FROM comments").await, 1);
 }
