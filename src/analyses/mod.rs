@@ -239,13 +239,20 @@ pub enum Retry {
 /// Reopens the user's failed analysis and puts its failed stage job back in the queue, unless
 /// another analysis of the account is unfinished.
 pub async fn retry_user_analysis(conn: &mut AsyncPgConnection, user_id: i64, id: i64) -> QueryResult<Retry> {
+    let Some(analysis) = get_user_analysis(conn, user_id, id).await? else { return Ok(Retry::NotFound) };
+    retry_analysis(conn, &analysis).await
+}
+
+/// Reopens a failed `analysis` from its last failed or cancelled stage job (an operator's
+/// retry of that job goes through here too: the job alone would find the analysis failed).
+pub async fn retry_analysis(conn: &mut AsyncPgConnection, analysis: &Analysis) -> QueryResult<Retry> {
     use diesel_async::AsyncConnection;
     #[derive(QueryableByName)]
     struct Job {
         #[diesel(sql_type = BigInt)]
         id: i64,
     }
-    let Some(analysis) = get_user_analysis(conn, user_id, id).await? else { return Ok(Retry::NotFound) };
+    let id = analysis.id;
     if analysis.status != "failed" {
         return Ok(Retry::NotFailed);
     }

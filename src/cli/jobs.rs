@@ -87,6 +87,28 @@ pub async fn run(command: JobsCommand, config: Config) -> anyhow::Result<()> {
             Ok(())
         }
         JobsCommand::Retry { id } => {
+            // A failed analysis's stage job: the analysis is reopened with it, as its API retry
+            // does (the job alone would find the analysis failed and do nothing).
+            if let Some(analysis_id) = jobs::pipeline::analysis_of_job(&mut conn, id.0).await? {
+                let analysis = crate::analyses::get_analysis(&mut conn, analysis_id).await?;
+                if analysis.status == "failed" {
+                    return match crate::analyses::retry_analysis(&mut conn, &analysis).await? {
+                        crate::analyses::Retry::Reopened => {
+                            println!(
+                                "analysis {analysis_id} reopened: its last failed stage job is queued again"
+                            );
+                            Ok(())
+                        }
+                        crate::analyses::Retry::Busy(other) => anyhow::bail!(
+                            "analysis {analysis_id} cannot be reopened while analysis {other} of the same account is \
+                             unfinished"
+                        ),
+                        crate::analyses::Retry::NotFailed | crate::analyses::Retry::NotFound => {
+                            anyhow::bail!("analysis {analysis_id} has no failed stage job left to retry")
+                        }
+                    };
+                }
+            }
             if storage::retry_job(&mut conn, id).await.with_context(|| format!("retrying job {id}"))? {
                 println!("job {id} queued again");
                 Ok(())

@@ -2,7 +2,7 @@
 //! handing over to the next stage once one is done. Every hand-over is an enqueue with a
 //! dedupe key per (analysis, stage), so a stage that runs twice still starts the next once.
 
-use diesel::QueryResult;
+use diesel::{OptionalExtension as _, QueryResult};
 use diesel_async::{AsyncConnection, AsyncPgConnection};
 
 use super::JobEnv;
@@ -24,6 +24,25 @@ fn stage_job<J: Job>(config: &Config, job: &J, analysis_id: i64, size: i64) -> s
     Ok(NewJob::new(job, config.settings.queue.default_max_attempts)?
         .dedupe_key(format!("analysis:{analysis_id}:{}", J::KIND))
         .routed_by_size(size, config.settings.queue.large_job_threshold))
+}
+
+/// The analysis whose stage job `job` is (from the dedupe key [`stage_job`] gives it), if any.
+pub async fn analysis_of_job(conn: &mut AsyncPgConnection, job: i64) -> QueryResult<Option<i64>> {
+    use diesel::sql_types::{BigInt, Nullable};
+    use diesel_async::RunQueryDsl;
+    #[derive(diesel::QueryableByName)]
+    struct Of {
+        #[diesel(sql_type = Nullable<BigInt>)]
+        analysis_id: Option<i64>,
+    }
+    let of: Option<Of> = diesel::sql_query(
+        "SELECT substring(dedupe_key FROM '^analysis:([0-9]+):')::bigint AS analysis_id FROM jobs WHERE id = $1",
+    )
+    .bind::<BigInt, _>(job)
+    .get_result(conn)
+    .await
+    .optional()?;
+    Ok(of.and_then(|o| o.analysis_id))
 }
 
 /// Creates an analysis of `account` and enqueues its first stage, in one transaction.

@@ -171,3 +171,32 @@ async fn stages_only_move_forward_and_one_attempt_holds_the_stage() {
     })
     .await;
 }
+
+/// `jobs retry` on a failed analysis's stage job reopens the analysis too: the job alone would
+/// find it failed and do nothing, and the analysis could then not be retried at all.
+#[tokio::test]
+async fn retrying_a_failed_stage_job_reopens_its_analysis() {
+    use audiencelens::jobs::pipeline;
+    let db = TestDb::new().await;
+    let state = AppState::build(db.config(&[])).expect("state");
+    db.execute("INSERT INTO users (email, password_hash) VALUES ('r@example.com', '!')").await;
+    db.execute("INSERT INTO tracked_accounts (user_id, handle) SELECT id, 'again' FROM users").await;
+    let account_id = db.count("SELECT id AS n FROM tracked_accounts").await;
+    let mut conn = db.conn().await;
+    let account = audiencelens::accounts::get_account(&mut conn, account_id).await.expect("account");
+    let a = pipeline::start_analysis(&mut conn, &state.config, &account, "local").await.expect("start");
+    db.execute(
+        "UPDATE jobs SET status = 'failed', finished_at = now(), last_error = 'APIFY_TOKEN is not set'",
+    )
+    .await;
+    assert_eq!(pipeline::fail_orphaned(&mut conn, None).await.expect("sweep"), 1);
+    let job = db.count("SELECT id AS n FROM jobs").await;
+    assert_eq!(pipeline::analysis_of_job(&mut conn, job).await.expect("query"), Some(a.id));
+
+    let (code, out, err) = crate::helpers::run_cli(&db, &["jobs", "retry", &job.to_string()], &[]).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains(&format!("analysis {} reopened", a.id)), "{out}");
+    let reopened = audiencelens::analyses::get_analysis(&mut conn, a.id).await.expect("analysis");
+    assert_eq!((reopened.status.as_str(), reopened.error), ("running", None));
+    assert_eq!(db.count("SELECT count(*) AS n FROM jobs WHERE status = 'queued'").await, 1);
+}
