@@ -31,7 +31,8 @@ pub enum JobsCommand {
         #[arg(long)]
         summary: bool,
     },
-    /// Put a failed or cancelled job back in its queue with fresh attempts.
+    /// Put a failed or cancelled job back in its queue with fresh attempts (a failed analysis's
+    /// stage job reopens the analysis with it).
     Retry { id: JobId },
     /// Cancel a queued or running job (a running one stops at its next lease renewal).
     Cancel { id: JobId },
