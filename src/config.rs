@@ -392,6 +392,10 @@ pub const JWT_SECRET_VAR: &str = "AUDIENCELENS_JWT_SECRET";
 pub const APIFY_TOKEN_VAR: &str = "APIFY_TOKEN";
 pub const GEMINI_API_KEY_VAR: &str = "GEMINI_API_KEY";
 pub const PRIVACY_KEY_VAR: &str = "AUDIENCELENS_PRIVACY_KEY";
+
+/// The queues the job kinds run on (`src/jobs`; a test there keeps the two in step).
+/// `[queue.concurrency]` takes these and their `_large` siblings, nothing else.
+pub const QUEUES: [&str; 4] = ["scrape", "pictures", "classify", "maintenance"];
 /// Shortest JWT secret accepted outside dev mode (HS256 wants at least 256 bits).
 pub const MIN_JWT_SECRET_BYTES: usize = 32;
 
@@ -522,6 +526,15 @@ impl Config {
                     format!("has a bad queue name {name:?} (lowercase letters, digits, _)"),
                 ));
             }
+            if !QUEUES.contains(&name.strip_suffix("_large").unwrap_or(name)) {
+                return Err(invalid(
+                    "queue.concurrency",
+                    format!(
+                        "has an unknown queue {name:?}: the queues are {}, each also with a _large sibling",
+                        QUEUES.join(", ")
+                    ),
+                ));
+            }
         }
         s.vision.validate()?;
         s.gemini.validate()?;
@@ -629,13 +642,20 @@ mod tests {
             &vars(&[
                 ("AUDIENCELENS__SERVER__PORT", "9001"),
                 ("AUDIENCELENS__QUEUE__CONCURRENCY__PICTURES", "3"),
-                ("AUDIENCELENS__QUEUE__CONCURRENCY__PROBE", "5"),
+                ("AUDIENCELENS__QUEUE__CONCURRENCY__CLASSIFY_LARGE", "5"),
             ]),
         )
         .expect("valid");
         assert_eq!(config.settings.server.port, 9001);
         assert_eq!(config.settings.queue.concurrency.get("pictures"), Some(&3));
-        assert_eq!(config.settings.queue.concurrency.get("probe"), Some(&5));
+        assert_eq!(config.settings.queue.concurrency.get("classify_large"), Some(&5));
+    }
+
+    #[test]
+    fn a_misspelt_queue_is_an_error_not_an_idle_queue() {
+        let err = Config::load_from(None, &vars(&[("AUDIENCELENS__QUEUE__CONCURRENCY__PICTURE", "0")]))
+            .expect_err("unknown queue");
+        assert!(err.to_string().contains("\"picture\"") && err.to_string().contains("pictures"), "{err}");
     }
 
     #[test]

@@ -358,6 +358,29 @@ mod tests {
     use super::*;
 
     #[test]
+    fn every_job_kind_runs_on_a_queue_the_configuration_knows() {
+        use super::super::{probe, prune, purge, reanalyze};
+        let queues = [
+            probe::QueueProbe::QUEUE,
+            prune::PruneJobs::QUEUE,
+            purge::PurgeRetention::QUEUE,
+            reanalyze::ReanalyzeDue::QUEUE,
+            ScrapePosts::QUEUE,
+            ScrapeComments::QUEUE,
+            ScrapeProfiles::QUEUE,
+            FetchPictures::QUEUE,
+            ClassifyPictures::QUEUE,
+            AggregateAudience::QUEUE,
+        ];
+        for queue in queues {
+            assert!(crate::config::QUEUES.contains(&queue), "{queue} is missing from config::QUEUES");
+        }
+        for queue in crate::config::QUEUES {
+            assert!(queues.contains(&queue), "config::QUEUES names {queue}, which no job kind uses");
+        }
+    }
+
+    #[test]
     fn every_queue_a_stage_can_be_routed_to_is_worked_by_default() {
         let config = Config::load_from(None, &[]).expect("defaults");
         let large = config.settings.queue.large_job_threshold;
