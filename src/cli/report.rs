@@ -96,15 +96,16 @@ pub fn render(snap: &Snapshot) -> String {
     flag(&mut out, "business", &snap.account_types.business);
     let _ = writeln!(out, "\nPer post");
     for p in &snap.per_post {
+        let genders = match (p.female, p.male) {
+            (Some(f), Some(m)) => format!("{f} female / {m} male of {} classified", p.classified),
+            _ => format!("{} classified (too few for a breakdown)", p.classified),
+        };
         let _ = writeln!(
             out,
-            "  {:<45} {:>4} comments {:>4} commenters  {} female / {} male of {} classified",
+            "  {:<45} {:>4} comments {:>4} commenters  {genders}",
             p.url.as_deref().unwrap_or(&p.ig_post_id),
             p.comments,
             p.unique_commenters,
-            p.female,
-            p.male,
-            p.classified
         );
     }
     let _ = writeln!(out, "\nModel: {}", snap.model);

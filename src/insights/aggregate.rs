@@ -16,7 +16,7 @@ use crate::cascade::as_system;
 use crate::vision::calibration::Calibration;
 use crate::vision::estimate::{EstimateOptions, estimate};
 use crate::vision::shares::{Z95, wilson};
-use crate::vision::{Gender, PictureResult, default_avatar};
+use crate::vision::{PictureResult, default_avatar};
 
 #[derive(QueryableByName)]
 struct Commenter {
@@ -190,14 +190,7 @@ fn assemble(
             people.dedup();
             let labelled: Vec<&PictureResult> =
                 people.iter().filter_map(|id| by_profile.get(id)?.as_ref()).collect();
-            let female = labelled.iter().filter(|r| r.gender_label() == Some(Gender::Female)).count();
-            let male = labelled.iter().filter(|r| r.gender_label() == Some(Gender::Male)).count();
-            let mut brackets = BTreeMap::new();
-            for r in &labelled {
-                if let Some(b) = r.bracket() {
-                    *brackets.entry(b.label().to_owned()).or_insert(0usize) += 1;
-                }
-            }
+            let (female, male, age_brackets) = PostBreakdown::counts(&labelled);
             PostBreakdown {
                 ig_post_id: p.ig_post_id.clone(),
                 url: p.url.clone(),
@@ -207,7 +200,7 @@ fn assemble(
                 classified: labelled.len(),
                 female,
                 male,
-                age_brackets: brackets,
+                age_brackets,
             }
         })
         .collect();

@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::vision::estimate::AudienceEstimate;
+use crate::vision::{Gender, PictureResult};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Snapshot {
@@ -90,6 +91,11 @@ pub struct AccountTypes {
     pub business: FlagShare,
 }
 
+/// Fewest classified commenters a post's gender and age counts are given for: the counts of
+/// fewer would say what the classifier made of people one can pick out (a post's commenters
+/// are public), and snapshots are kept after those people are erased.
+pub const MIN_POST_BREAKDOWN: usize = 5;
+
 /// One post's commenters (raw counts: per-post samples are small).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PostBreakdown {
@@ -99,9 +105,31 @@ pub struct PostBreakdown {
     pub comments: usize,
     pub unique_commenters: usize,
     pub classified: usize,
-    pub female: usize,
-    pub male: usize,
-    pub age_brackets: BTreeMap<String, usize>,
+    /// `None` (withheld) when fewer than [`MIN_POST_BREAKDOWN`] commenters were classified;
+    /// so are `male` and `age_brackets`.
+    pub female: Option<usize>,
+    pub male: Option<usize>,
+    pub age_brackets: Option<BTreeMap<String, usize>>,
+}
+
+impl PostBreakdown {
+    /// Gender and bracket counts of a post's classified commenters, withheld below
+    /// [`MIN_POST_BREAKDOWN`].
+    #[must_use]
+    pub fn counts(
+        labelled: &[&PictureResult],
+    ) -> (Option<usize>, Option<usize>, Option<BTreeMap<String, usize>>) {
+        if labelled.len() < MIN_POST_BREAKDOWN {
+            return (None, None, None);
+        }
+        let female = labelled.iter().filter(|r| r.gender_label() == Some(Gender::Female)).count();
+        let male = labelled.iter().filter(|r| r.gender_label() == Some(Gender::Male)).count();
+        let mut brackets = BTreeMap::new();
+        for b in labelled.iter().filter_map(|r| r.bracket()) {
+            *brackets.entry(b.label().to_owned()).or_insert(0usize) += 1;
+        }
+        (Some(female), Some(male), Some(brackets))
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -136,5 +164,26 @@ impl Cost {
     #[must_use]
     pub fn from_micro_usd(micro: i64) -> Self {
         Self { total_usd: micro as f64 / 1e6, gemini: None }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::vision::{GenderEstimate, default_avatar};
+
+    #[test]
+    fn a_post_with_few_classified_commenters_gets_no_breakdown() {
+        let woman = {
+            let mut r = default_avatar("test");
+            r.gender = Some(GenderEstimate { label: Some(Gender::Female), p_male: 0.1, abstain: None });
+            r
+        };
+        let few = vec![&woman; MIN_POST_BREAKDOWN - 1];
+        assert_eq!(PostBreakdown::counts(&few), (None, None, None));
+        let enough = vec![&woman; MIN_POST_BREAKDOWN];
+        let (female, male, brackets) = PostBreakdown::counts(&enough);
+        assert_eq!((female, male), (Some(MIN_POST_BREAKDOWN), Some(0)));
+        assert_eq!(brackets, Some(BTreeMap::new()), "no ages given");
     }
 }
