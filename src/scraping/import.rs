@@ -93,8 +93,14 @@ pub async fn import_file(
     let account_id = account.id;
     let stats = conn
         .transaction::<_, diesel::result::Error, _>(async move |conn| {
-            // The account's own profile, when the file has it, updates the account.
-            if let Some(own) = records.profiles.iter().find(|p| p.username == handle) {
+            let own = records.profiles.iter().find(|p| p.username == handle).cloned();
+            let mut records = without_account_itself(records, &handle);
+            let suppressed = privacy::drop_suppressed(conn, privacy, &mut records).await?;
+            // The account's own profile, when the file has it, updates the account (unless its
+            // owner was erased).
+            if let Some(own) = own
+                && privacy::suppressed_usernames(conn, privacy, &[handle.as_str()]).await?.is_empty()
+            {
                 accounts::update_account_details(
                     conn,
                     account_id,
@@ -103,8 +109,6 @@ pub async fn import_file(
                 )
                 .await?;
             }
-            let mut records = without_account_itself(records, &handle);
-            let suppressed = privacy::drop_suppressed(conn, privacy, &mut records).await?;
             let mut stats = store::store_records(conn, Some(account_id), &records).await?;
             stats.suppressed = suppressed;
             Ok(stats)

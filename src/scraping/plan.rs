@@ -38,6 +38,16 @@ impl Scraper<'_> {
         let handle = InstagramHandle::parse(&account.handle).map_err(|e| {
             ScrapeError::Apify(crate::clients::apify::ApifyError::InvalidRequest(e.to_string()))
         })?;
+        // Their posts would be dropped when stored: the run is not bought at all.
+        let erased = crate::privacy::suppressed_usernames(
+            &mut *self.pool.get().await?,
+            self.privacy,
+            &[handle.as_str()],
+        )
+        .await?;
+        if !erased.is_empty() {
+            return Err(ScrapeError::Erased(handle.as_str().to_owned()));
+        }
         let mut input = json!({
             "directUrls": [handle.profile_url()],
             "resultsType": "posts",

@@ -26,12 +26,15 @@ pub enum ScrapeError {
     /// Another attempt of the same job is starting the run, or could not: try again later.
     #[error("{0}")]
     Busy(&'static str),
+    /// The tracked account's owner was erased at their request: nothing of theirs is scraped.
+    #[error("@{0} was erased at their request: their account is not scraped any more")]
+    Erased(String),
 }
 
 impl ScrapeError {
     #[must_use]
     pub fn is_permanent(&self) -> bool {
-        matches!(self, Self::Apify(e) if e.is_permanent())
+        matches!(self, Self::Apify(e) if e.is_permanent()) || matches!(self, Self::Erased(_))
     }
 }
 

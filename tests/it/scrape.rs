@@ -474,3 +474,25 @@ async fn a_retried_profile_stage_buys_no_profile_twice() {
     assert!(outcomes.iter().all(|o| o.already_stored), "the planned chunk was stored already");
     assert_eq!(profiles.get(), 1, "no second run for the username that never came back");
 }
+
+/// A tracked account whose owner was erased is not scraped: the run would only be paid for and
+/// dropped. The analysis fails with the reason.
+#[tokio::test]
+async fn an_erased_owners_account_is_not_scraped() {
+    let w = world(&[]).await;
+    let runs = w
+        .apify
+        .actor("apify/instagram-scraper", "P-gone", vec![post("gone.owner", 7_000_001, 3, 0, vec![])])
+        .await;
+    let mut conn = w.state.pool.get().await.expect("conn");
+    audiencelens::privacy::erase::erase(&mut conn, &w.state.privacy, "@Gone.Owner", "test")
+        .await
+        .expect("erase");
+    drop(conn);
+    let id = analyse(&w, "gone.owner").await;
+    let row = analysis_row(&w, id).await;
+    assert_eq!(row.status, "failed");
+    assert!(row.error.as_deref().is_some_and(|e| e.contains("erased at their request")), "{:?}", row.error);
+    assert_eq!(runs.get(), 0, "no run bought");
+    assert_eq!(w.db.count("SELECT count(*) AS n FROM posts").await, 0);
+}
