@@ -87,36 +87,7 @@ pub async fn run(command: JobsCommand, config: Config) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        JobsCommand::Retry { id } => {
-            // A failed analysis's stage job: the analysis is reopened with it, as its API retry
-            // does (the job alone would find the analysis failed and do nothing).
-            if let Some(analysis_id) = jobs::pipeline::analysis_of_job(&mut conn, id.0).await? {
-                let analysis = crate::analyses::get_analysis(&mut conn, analysis_id).await?;
-                if analysis.status == "failed" {
-                    return match crate::analyses::retry_analysis(&mut conn, &analysis).await? {
-                        crate::analyses::Retry::Reopened => {
-                            println!(
-                                "analysis {analysis_id} reopened: its last failed stage job is queued again"
-                            );
-                            Ok(())
-                        }
-                        crate::analyses::Retry::Busy(other) => anyhow::bail!(
-                            "analysis {analysis_id} cannot be reopened while analysis {other} of the same account is \
-                             unfinished"
-                        ),
-                        crate::analyses::Retry::NotFailed | crate::analyses::Retry::NotFound => {
-                            anyhow::bail!("analysis {analysis_id} has no failed stage job left to retry")
-                        }
-                    };
-                }
-            }
-            if storage::retry_job(&mut conn, id).await.with_context(|| format!("retrying job {id}"))? {
-                println!("job {id} queued again");
-                Ok(())
-            } else {
-                anyhow::bail!("job {id} does not exist or is not failed or cancelled")
-            }
-        }
+        JobsCommand::Retry { id } => retry(&mut conn, id).await,
         JobsCommand::Cancel { id } => {
             if storage::cancel_job(&mut conn, id).await? {
                 println!("job {id} cancelled");
@@ -156,5 +127,34 @@ pub async fn run(command: JobsCommand, config: Config) -> anyhow::Result<()> {
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }
         }
+    }
+}
+
+/// `jobs retry`: a failed analysis's stage job reopens the analysis, as its API retry does (the
+/// job alone would find the analysis failed and do nothing); any other job is queued again.
+async fn retry(conn: &mut diesel_async::AsyncPgConnection, id: JobId) -> anyhow::Result<()> {
+    use crate::analyses::{self, Retry};
+    if let Some(analysis_id) = jobs::pipeline::analysis_of_job(conn, id.0).await? {
+        let analysis = analyses::get_analysis(conn, analysis_id).await?;
+        if analysis.status == "failed" {
+            return match analyses::retry_analysis(conn, &analysis).await? {
+                Retry::Reopened => {
+                    println!("analysis {analysis_id} reopened: its last failed stage job is queued again");
+                    Ok(())
+                }
+                Retry::Busy(other) => anyhow::bail!(
+                    "analysis {analysis_id} cannot be reopened while analysis {other} of the same account is unfinished"
+                ),
+                Retry::NotFailed | Retry::NotFound => {
+                    anyhow::bail!("analysis {analysis_id} has no failed stage job left to retry")
+                }
+            };
+        }
+    }
+    if storage::retry_job(conn, id).await.with_context(|| format!("retrying job {id}"))? {
+        println!("job {id} queued again");
+        Ok(())
+    } else {
+        anyhow::bail!("job {id} does not exist or is not failed or cancelled")
     }
 }
