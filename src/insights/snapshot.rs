@@ -91,9 +91,9 @@ pub struct AccountTypes {
     pub business: FlagShare,
 }
 
-/// Fewest classified commenters a post's gender and age counts are given for: the counts of
-/// fewer would say what the classifier made of people one can pick out (a post's commenters
-/// are public), and snapshots are kept after those people are erased.
+/// Fewest commenters with a gender or age result a post's gender and age counts are given for:
+/// the counts of fewer would say what the classifier made of people one can pick out (a
+/// post's commenters are public), and snapshots are kept after those people are erased.
 pub const MIN_POST_BREAKDOWN: usize = 5;
 
 /// One post's commenters (raw counts: per-post samples are small).
@@ -105,21 +105,22 @@ pub struct PostBreakdown {
     pub comments: usize,
     pub unique_commenters: usize,
     pub classified: usize,
-    /// `None` (withheld) when fewer than [`MIN_POST_BREAKDOWN`] commenters were classified;
-    /// so are `male` and `age_brackets`.
+    /// `None` (withheld) when fewer than [`MIN_POST_BREAKDOWN`] commenters got a gender or an
+    /// age; so are `male` and `age_brackets`.
     pub female: Option<usize>,
     pub male: Option<usize>,
     pub age_brackets: Option<BTreeMap<String, usize>>,
 }
 
 impl PostBreakdown {
-    /// Gender and bracket counts of a post's classified commenters, withheld below
-    /// [`MIN_POST_BREAKDOWN`].
+    /// Gender and bracket counts of a post's classified commenters, withheld while fewer than
+    /// [`MIN_POST_BREAKDOWN`] of them got a gender or an age (logos and avatars do not count).
     #[must_use]
     pub fn counts(
         labelled: &[&PictureResult],
     ) -> (Option<usize>, Option<usize>, Option<BTreeMap<String, usize>>) {
-        if labelled.len() < MIN_POST_BREAKDOWN {
+        let people = labelled.iter().filter(|r| r.gender_label().is_some() || r.bracket().is_some()).count();
+        if people < MIN_POST_BREAKDOWN {
             return (None, None, None);
         }
         let female = labelled.iter().filter(|r| r.gender_label() == Some(Gender::Female)).count();
@@ -181,6 +182,10 @@ mod tests {
         };
         let few = vec![&woman; MIN_POST_BREAKDOWN - 1];
         assert_eq!(PostBreakdown::counts(&few), (None, None, None));
+        // Pictures without a person do not make the few a crowd.
+        let logo = default_avatar("test");
+        let padded: Vec<&PictureResult> = few.iter().copied().chain([&logo; 5]).collect();
+        assert_eq!(PostBreakdown::counts(&padded), (None, None, None));
         let enough = vec![&woman; MIN_POST_BREAKDOWN];
         let (female, male, brackets) = PostBreakdown::counts(&enough);
         assert_eq!((female, male), (Some(MIN_POST_BREAKDOWN), Some(0)));
