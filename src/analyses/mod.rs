@@ -229,8 +229,11 @@ pub async fn cancel_user_analysis(
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Retry {
     NotFound,
-    /// It has not failed, or no failed stage job is left.
+    /// It has not failed.
     NotFailed,
+    /// It failed, but its failed stage job is gone (finished jobs are deleted after
+    /// `queue.finished_retention_hours`): there is nothing to resume from.
+    NoStageJob,
     /// Another analysis of the account is unfinished (its id).
     Busy(i64),
     Reopened,
@@ -267,15 +270,18 @@ pub async fn retry_analysis(conn: &mut AsyncPgConnection, analysis: &Analysis) -
         .get_result(conn)
         .await
         .optional()?;
-        let Some(job) = failed else { return Ok(Retry::NotFailed) };
+        let Some(job) = failed else { return Ok(Retry::NoStageJob) };
+        // The job first: the analysis is reopened only with a job to carry it on.
+        if !crate::queue::storage::retry_job(conn, crate::queue::JobId(job.id)).await? {
+            return Ok(Retry::NoStageJob);
+        }
         diesel::sql_query(
             "UPDATE analyses SET status = 'running', error = NULL, finished_at = NULL WHERE id = $1",
         )
         .bind::<BigInt, _>(id)
         .execute(conn)
         .await?;
-        let reopened = crate::queue::storage::retry_job(conn, crate::queue::JobId(job.id)).await?;
-        Ok(if reopened { Retry::Reopened } else { Retry::NotFailed })
+        Ok(Retry::Reopened)
     })
     .await
 }

@@ -145,7 +145,7 @@ async fn retry(conn: &mut diesel_async::AsyncPgConnection, id: JobId) -> anyhow:
                 Retry::Busy(other) => anyhow::bail!(
                     "analysis {analysis_id} cannot be reopened while analysis {other} of the same account is unfinished"
                 ),
-                Retry::NotFailed | Retry::NotFound => {
+                Retry::NotFailed | Retry::NotFound | Retry::NoStageJob => {
                     anyhow::bail!("analysis {analysis_id} has no failed stage job left to retry")
                 }
             };

@@ -204,6 +204,11 @@ pub async fn retry(
     match analyses::retry_user_analysis(&mut conn, user.id, *id).await? {
         analyses::Retry::NotFound => Err(not_found()),
         analyses::Retry::NotFailed => Err(ApiError::Conflict("only a failed analysis can be retried".into())),
+        analyses::Retry::NoStageJob => Err(ApiError::Conflict(
+            "its failed stage job has been deleted (finished jobs are kept queue.finished_retention_hours): \
+             start a new analysis instead"
+                .into(),
+        )),
         analyses::Retry::Busy(other) => {
             Err(ApiError::Conflict(format!("analysis {other} of this account is still running")))
         }

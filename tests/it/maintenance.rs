@@ -199,4 +199,14 @@ async fn retrying_a_failed_stage_job_reopens_its_analysis() {
     let reopened = audiencelens::analyses::get_analysis(&mut conn, a.id).await.expect("analysis");
     assert_eq!((reopened.status.as_str(), reopened.error), ("running", None));
     assert_eq!(db.count("SELECT count(*) AS n FROM jobs WHERE status = 'queued'").await, 1);
+
+    // Once its failed stage job has been pruned there is nothing to resume from: the retry is
+    // refused as such, and the analysis stays failed (not reopened with no job to run it).
+    db.execute("DELETE FROM jobs").await;
+    db.execute(&format!("UPDATE analyses SET status = 'failed' WHERE id = {}", a.id)).await;
+    let user = db.count("SELECT id AS n FROM users").await;
+    let retried = audiencelens::analyses::retry_user_analysis(&mut conn, user, a.id).await.expect("retry");
+    assert_eq!(retried, audiencelens::analyses::Retry::NoStageJob);
+    let still = audiencelens::analyses::get_analysis(&mut conn, a.id).await.expect("analysis");
+    assert_eq!(still.status, "failed");
 }
