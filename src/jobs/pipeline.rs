@@ -100,9 +100,9 @@ const STAGE_KINDS: [&str; 6] = [
 /// Marks failed the unfinished analyses (of `account`, or all) that no stage job carries on
 /// any more: their last stage job ended without recording why (timed out, panicked, lost its
 /// lease on its last attempt, was cancelled by an operator). Its last error becomes the
-/// analysis's; a retry of the analysis resumes from that job. Those that failed before their
-/// classify stage release the picture bytes held for them ([`release_failed`]). Returns how
-/// many.
+/// analysis's; a retry of the analysis resumes from that job. Those whose last stage job came
+/// before classifying release the picture bytes held for them ([`release_failed`]). Returns
+/// how many.
 ///
 /// An unfinished analysis always has an unfinished stage job otherwise: the first is enqueued
 /// in the transaction that creates the analysis, and each stage enqueues the next before its
@@ -114,8 +114,9 @@ pub async fn fail_orphaned(conn: &mut AsyncPgConnection, account: Option<i64>) -
     struct Failed {
         #[diesel(sql_type = BigInt)]
         tracked_account_id: i64,
-        #[diesel(sql_type = Text)]
-        stage: String,
+        /// Kind of its last stage job, if one is left.
+        #[diesel(sql_type = Nullable<Text>)]
+        last_kind: Option<String>,
     }
     let failed: Vec<Failed> = diesel::sql_query(
         "WITH orphaned AS (
@@ -129,31 +130,39 @@ pub async fn fail_orphaned(conn: &mut AsyncPgConnection, account: Option<i64>) -
                                FROM jobs j WHERE j.dedupe_key = ANY(o.k) ORDER BY j.id DESC LIMIT 1),
                               'no stage job is left to run it')
          FROM orphaned o WHERE a.id = o.id AND a.status IN ('queued', 'running')
-         RETURNING a.tracked_account_id, a.stage",
+         RETURNING a.tracked_account_id,
+             (SELECT j.kind FROM jobs j WHERE j.dedupe_key = ANY(o.k) ORDER BY j.id DESC LIMIT 1) AS last_kind",
     )
     .bind::<Nullable<BigInt>, _>(account)
     .bind::<Array<Text>, _>(&STAGE_KINDS[..])
     .load(conn)
     .await?;
-    for f in failed.iter().filter(|f| releases_on_failure(&f.stage)) {
+    for f in failed.iter().filter(|f| f.last_kind.as_deref().is_some_and(releases_on_failure)) {
         release_failed(conn, f.tracked_account_id).await;
     }
     Ok(failed.len())
 }
 
-/// Whether an analysis that failed in `stage` gives up the picture bytes fetched for it. Before
-/// classifying, yes: a retry fetches the pictures again. A failed classify stage keeps them,
-/// since its retry classifies exactly those (they go with that retry or with retention).
-fn releases_on_failure(stage: &str) -> bool {
-    matches!(stage, "scrape" | "fetch_pictures")
+/// Whether an analysis whose stage job of `kind` failed gives up the picture bytes fetched for
+/// it. Before classifying, yes: a retry runs that job again, which fetches the pictures again.
+/// A failed classify (or later) job keeps them, since its retry classifies exactly those (they
+/// go with that retry or with retention). The job's kind decides, not the analysis's stage:
+/// a classify job that failed before it started leaves the stage at fetching.
+fn releases_on_failure(kind: &str) -> bool {
+    [ScrapePosts::KIND, ScrapeComments::KIND, ScrapeProfiles::KIND, FetchPictures::KIND].contains(&kind)
 }
 
 /// Releases the picture bytes held for a failed analysis of `account` (kept for any other
 /// analysis that still needs them; pictures nobody classified go back to pending, so a retry
 /// fetches them again). A failure to release is logged: the retention purge deletes what is
-/// left.
+/// left. It runs in a savepoint of its own, so a caller's transaction survives its failure.
 async fn release_failed(conn: &mut AsyncPgConnection, account: i64) {
-    if let Err(error) = crate::insights::classify::release_account(conn, account).await {
+    let released = conn
+        .transaction::<_, diesel::result::Error, _>(async |conn| {
+            crate::insights::classify::release_account(conn, account).await
+        })
+        .await;
+    if let Err(error) = released {
         tracing::warn!(account, error = %error, "releasing a failed analysis's picture bytes failed");
     }
 }
@@ -343,9 +352,9 @@ pub async fn stage_failed(
         && let Ok(mut conn) = env.pool.get().await
     {
         let _ = analyses::fail_analysis(&mut conn, analysis_id, &format!("{}: {error:#}", job.kind)).await;
-        if let Ok(analysis) = analyses::get_analysis(&mut conn, analysis_id).await
+        if releases_on_failure(&job.kind)
+            && let Ok(analysis) = analyses::get_analysis(&mut conn, analysis_id).await
             && analysis.status == "failed"
-            && releases_on_failure(&analysis.stage)
         {
             release_failed(&mut conn, analysis.tracked_account_id).await;
         }

@@ -209,4 +209,48 @@ async fn retrying_a_failed_stage_job_reopens_its_analysis() {
     assert_eq!(retried, audiencelens::analyses::Retry::NoStageJob);
     let still = audiencelens::analyses::get_analysis(&mut conn, a.id).await.expect("analysis");
     assert_eq!(still.status, "failed");
+
+    // A stage job whose analysis went with its account is simply queued again.
+    db.execute(
+        "INSERT INTO jobs (queue, kind, payload, status, max_attempts, dedupe_key, finished_at)
+         VALUES ('classify', 'classify_pictures', '{\"analysis_id\": 999999}', 'failed', 5, 'analysis:999999:classify_pictures', now())",
+    )
+    .await;
+    let orphan = db.count("SELECT id AS n FROM jobs WHERE dedupe_key LIKE 'analysis:999999:%'").await;
+    let (code, out, err) = crate::helpers::run_cli(&db, &["jobs", "retry", &orphan.to_string()], &[]).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains(&format!("job {orphan} queued again")), "{out}");
+}
+
+/// An analysis whose classify job failed before it began (its stage still reads fetching)
+/// keeps the picture bytes for its retry, which classifies them: the job's kind decides.
+#[tokio::test]
+async fn a_classify_job_that_failed_before_starting_keeps_the_pictures_for_its_retry() {
+    use audiencelens::jobs::pipeline;
+    let db = TestDb::new().await;
+    let state = AppState::build(db.config(&[])).expect("state");
+    db.execute("INSERT INTO users (email, password_hash) VALUES ('k@example.com', '!')").await;
+    db.execute("INSERT INTO tracked_accounts (user_id, handle) SELECT id, 'kept' FROM users").await;
+    let account_id = db.count("SELECT id AS n FROM tracked_accounts").await;
+    let mut conn = db.conn().await;
+    let account = audiencelens::accounts::get_account(&mut conn, account_id).await.expect("account");
+    let a = pipeline::start_analysis(&mut conn, &state.config, &account, "local").await.expect("start");
+    db.held_picture(account_id, "kept", "0a").await;
+    db.execute(&format!(
+        "UPDATE analyses SET stage = 'fetch_pictures', status = 'running' WHERE id = {}",
+        a.id
+    ))
+    .await;
+    db.execute(&format!(
+        "UPDATE jobs SET kind = 'classify_pictures', queue = 'classify', dedupe_key = 'analysis:{}:classify_pictures',
+                status = 'cancelled', finished_at = now(), last_error = 'cancelled by operator'",
+        a.id
+    ))
+    .await;
+    assert_eq!(pipeline::fail_orphaned(&mut conn, None).await.expect("sweep"), 1);
+    assert_eq!(db.count("SELECT count(*) AS n FROM picture_blobs").await, 1, "kept for the retry");
+    assert_eq!(
+        db.count("SELECT count(*) AS n FROM profile_pictures WHERE fetch_status = 'fetched'").await,
+        1
+    );
 }
