@@ -134,22 +134,24 @@ pub async fn run(command: JobsCommand, config: Config) -> anyhow::Result<()> {
 /// job alone would find the analysis failed and do nothing); any other job is queued again.
 async fn retry(conn: &mut diesel_async::AsyncPgConnection, id: JobId) -> anyhow::Result<()> {
     use crate::analyses::{self, Retry};
-    if let Some(analysis_id) = jobs::pipeline::analysis_of_job(conn, id.0).await? {
-        let analysis = analyses::get_analysis(conn, analysis_id).await?;
-        if analysis.status == "failed" {
-            return match analyses::retry_analysis(conn, &analysis).await? {
-                Retry::Reopened => {
-                    println!("analysis {analysis_id} reopened: its last failed stage job is queued again");
-                    Ok(())
-                }
-                Retry::Busy(other) => anyhow::bail!(
-                    "analysis {analysis_id} cannot be reopened while analysis {other} of the same account is unfinished"
-                ),
-                Retry::NotFailed | Retry::NotFound | Retry::NoStageJob => {
-                    anyhow::bail!("analysis {analysis_id} has no failed stage job left to retry")
-                }
-            };
-        }
+    use diesel::OptionalExtension as _;
+    // (A job whose analysis went with its account is simply queued again.)
+    if let Some(analysis_id) = jobs::pipeline::analysis_of_job(conn, id.0).await?
+        && let Some(analysis) = analyses::get_analysis(conn, analysis_id).await.optional()?
+        && analysis.status == "failed"
+    {
+        return match analyses::retry_analysis(conn, &analysis).await? {
+            Retry::Reopened => {
+                println!("analysis {analysis_id} reopened: its last failed stage job is queued again");
+                Ok(())
+            }
+            Retry::Busy(other) => anyhow::bail!(
+                "analysis {analysis_id} cannot be reopened while analysis {other} of the same account is unfinished"
+            ),
+            Retry::NotFailed | Retry::NotFound | Retry::NoStageJob => {
+                anyhow::bail!("analysis {analysis_id} has no failed stage job left to retry")
+            }
+        };
     }
     if storage::retry_job(conn, id).await.with_context(|| format!("retrying job {id}"))? {
         println!("job {id} queued again");
