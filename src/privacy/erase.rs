@@ -103,8 +103,8 @@ pub async fn erase(
             .execute(conn)
             .await?;
         report.mentions_redacted = diesel::sql_query(
-            "UPDATE comments SET body = regexp_replace(body, '@' || $1 || '(?![A-Za-z0-9._])', '@[erased]', 'gi')
-             WHERE body ~* ('@' || $1 || '(?![A-Za-z0-9._])')",
+            "UPDATE comments SET body = regexp_replace(body, '@' || $1 || '(?!\\.*[A-Za-z0-9_])', '@[erased]', 'gi')
+             WHERE body ~* ('@' || $1 || '(?!\\.*[A-Za-z0-9_])')",
         )
         .bind::<Text, _>(regex_escape(&handle))
         .execute(conn)

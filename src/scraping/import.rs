@@ -43,6 +43,8 @@ pub enum ImportError {
     NothingUsable { file: PathBuf, items: usize, first: String },
     #[error("{file}: database: {source}")]
     Database { file: PathBuf, source: diesel::result::Error },
+    #[error("{file}: not imported: @{handle} was erased at their request, and their account takes no data")]
+    Erased { file: PathBuf, handle: String },
 }
 
 /// Parses a whole export into records and rejections (no database involved).
@@ -96,11 +98,14 @@ pub async fn import_file(
             let own = records.profiles.iter().find(|p| p.username == handle).cloned();
             let mut records = without_account_itself(records, &handle);
             let suppressed = privacy::drop_suppressed(conn, privacy, &mut records).await?;
-            // The account's own profile, when the file has it, updates the account (unless its
-            // owner was erased).
-            if let Some(own) = own
-                && privacy::suppressed_usernames(conn, privacy, &[handle.as_str()]).await?.is_empty()
-            {
+            // An erased owner's account takes nothing: the posts are theirs, and a comment
+            // export names no post owner to drop them by. Checked under the erasure lock
+            // `drop_suppressed` took.
+            if !privacy::suppressed_usernames(conn, privacy, &[handle.as_str()]).await?.is_empty() {
+                return Ok(None);
+            }
+            // The account's own profile, when the file has it, updates the account.
+            if let Some(own) = own {
                 accounts::update_account_details(
                     conn,
                     account_id,
@@ -111,10 +116,11 @@ pub async fn import_file(
             }
             let mut stats = store::store_records(conn, Some(account_id), &records).await?;
             stats.suppressed = suppressed;
-            Ok(stats)
+            Ok(Some(stats))
         })
         .await
-        .map_err(|source| ImportError::Database { file: file.to_owned(), source })?;
+        .map_err(|source| ImportError::Database { file: file.to_owned(), source })?
+        .ok_or_else(|| ImportError::Erased { file: file.to_owned(), handle: account.handle.clone() })?;
     Ok(FileReport { file: file.to_owned(), format, items, stats, rejected })
 }
 

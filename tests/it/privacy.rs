@@ -88,6 +88,13 @@ async fn an_erased_person_is_gone_everywhere_and_stays_gone() {
          FROM analyses LIMIT 1",
     )
     .await;
+    // A mention at the end of a sentence, by someone else.
+    db.execute(
+        "INSERT INTO comments (ig_comment_id, post_id, ig_profile_id, body)
+         SELECT 'mention-dot', post_id, ig_profile_id, 'thanks @juniper.reads.' FROM comments
+         WHERE ig_profile_id <> (SELECT id FROM ig_profiles WHERE username = 'juniper.reads') LIMIT 1",
+    )
+    .await;
     let before = everything(&db).await;
     assert!(before.contains("Juniper.Reads") && before.contains("7001"));
 
@@ -99,6 +106,7 @@ async fn an_erased_person_is_gone_everywhere_and_stays_gone() {
     assert!(!after.contains("\"7001\"") && !after.contains(",7001,"), "the Instagram id survives somewhere");
     // Other people's replies to them stay (unlinked), their mention redacted.
     assert_eq!(db.count("SELECT count(*) AS n FROM comments WHERE body = '@[erased] same!'").await, 3);
+    assert_eq!(db.count("SELECT count(*) AS n FROM comments WHERE body = 'thanks @[erased].'").await, 1);
     assert_eq!(db.count("SELECT count(*) AS n FROM picture_blobs").await, 0);
     assert_eq!(db.count("SELECT count(*) AS n FROM classifications").await, 0);
     assert_eq!(db.count("SELECT count(*) AS n FROM audit_log WHERE action = 'erase'").await, 1);
@@ -524,4 +532,14 @@ async fn an_erased_persons_own_posts_and_the_comments_on_them_are_not_stored_aga
         1
     );
     assert_eq!(db.count("SELECT count(*) AS n FROM comments").await, 1);
+
+    // The account of an erased owner takes no import at all (a comment export names no owner).
+    let (code, _, err) = run_cli(&db, &["privacy", "erase", "@lumen.atelier"], &[]).await;
+    assert_eq!(code, 0, "{err}");
+    let before = db.count("SELECT count(*) AS n FROM comments").await;
+    let comments = fixture("comments.jsonl");
+    let (code, _, err) = run_cli(&db, &["import", "--account", "lumen.atelier", &comments], &[]).await;
+    assert_ne!(code, 0);
+    assert!(err.contains("@lumen.atelier was erased at their request"), "{err}");
+    assert_eq!(db.count("SELECT count(*) AS n FROM comments").await, before);
 }
