@@ -17,7 +17,7 @@ WITH gone AS (
 )
 INSERT INTO merged_picture_hashes SELECT content_sha256 FROM gone WHERE content_sha256 IS NOT NULL;
 
-UPDATE profile_pictures SET source_path = regexp_replace(source_path, '^[^:/?#]+://[^/]*', '')
+UPDATE profile_pictures SET source_path = coalesce(nullif(regexp_replace(source_path, '^[^:/?#]+://[^/]*', ''), ''), '/')
 WHERE source_path ~ '^[^:/?#]+://';
 
 -- A merged-away row whose bytes differed (another size of the same picture) was the only link
