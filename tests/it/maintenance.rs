@@ -14,6 +14,23 @@ async fn run_job<J: queue::Job>(db: &TestDb, state: &AppState, job: &J) {
     drain_jobs(state, Duration::from_secs(30)).await;
 }
 
+/// A user owning account `handle`, whose analysis has been started (its first stage job queued):
+/// the account's id and the analysis.
+async fn started_analysis(db: &TestDb, handle: &str) -> (i64, audiencelens::analyses::Analysis) {
+    let state = AppState::build(db.config(&[])).expect("state");
+    db.execute(&format!("INSERT INTO users (email, password_hash) VALUES ('{handle}@example.com', '!')"))
+        .await;
+    db.execute(&format!("INSERT INTO tracked_accounts (user_id, handle) SELECT id, '{handle}' FROM users"))
+        .await;
+    let account_id = db.count("SELECT id AS n FROM tracked_accounts").await;
+    let mut conn = db.conn().await;
+    let account = audiencelens::accounts::get_account(&mut conn, account_id).await.expect("account");
+    let analysis = audiencelens::jobs::pipeline::start_analysis(&mut conn, &state.config, &account, "local")
+        .await
+        .expect("start");
+    (account_id, analysis)
+}
+
 #[tokio::test]
 async fn finished_jobs_are_pruned_after_the_retention() {
     let db = TestDb::new().await;
@@ -104,13 +121,8 @@ async fn scheduled_accounts_are_analysed_when_due_and_only_then() {
 async fn an_analysis_left_without_a_stage_job_is_failed_and_the_account_freed() {
     use audiencelens::jobs::pipeline;
     let db = TestDb::new().await;
-    let state = AppState::build(db.config(&[])).expect("state");
-    db.execute("INSERT INTO users (email, password_hash) VALUES ('o@example.com', '!')").await;
-    db.execute("INSERT INTO tracked_accounts (user_id, handle) SELECT id, 'stuck' FROM users").await;
-    let account_id = db.count("SELECT id AS n FROM tracked_accounts").await;
+    let (account_id, first) = started_analysis(&db, "stuck").await;
     let mut conn = db.conn().await;
-    let account = audiencelens::accounts::get_account(&mut conn, account_id).await.expect("account");
-    let first = pipeline::start_analysis(&mut conn, &state.config, &account, "local").await.expect("start");
     // While its first stage job waits, it is what blocks the account.
     assert_eq!(pipeline::fail_orphaned(&mut conn, None).await.expect("sweep"), 0);
     let busy = pipeline::lock_for_start(&mut conn, account_id).await.expect("lock");
@@ -178,13 +190,8 @@ async fn stages_only_move_forward_and_one_attempt_holds_the_stage() {
 async fn retrying_a_failed_stage_job_reopens_its_analysis() {
     use audiencelens::jobs::pipeline;
     let db = TestDb::new().await;
-    let state = AppState::build(db.config(&[])).expect("state");
-    db.execute("INSERT INTO users (email, password_hash) VALUES ('r@example.com', '!')").await;
-    db.execute("INSERT INTO tracked_accounts (user_id, handle) SELECT id, 'again' FROM users").await;
-    let account_id = db.count("SELECT id AS n FROM tracked_accounts").await;
+    let (_, a) = started_analysis(&db, "again").await;
     let mut conn = db.conn().await;
-    let account = audiencelens::accounts::get_account(&mut conn, account_id).await.expect("account");
-    let a = pipeline::start_analysis(&mut conn, &state.config, &account, "local").await.expect("start");
     db.execute(
         "UPDATE jobs SET status = 'failed', finished_at = now(), last_error = 'APIFY_TOKEN is not set'",
     )
@@ -228,13 +235,8 @@ async fn retrying_a_failed_stage_job_reopens_its_analysis() {
 async fn a_classify_job_that_failed_before_starting_keeps_the_pictures_for_its_retry() {
     use audiencelens::jobs::pipeline;
     let db = TestDb::new().await;
-    let state = AppState::build(db.config(&[])).expect("state");
-    db.execute("INSERT INTO users (email, password_hash) VALUES ('k@example.com', '!')").await;
-    db.execute("INSERT INTO tracked_accounts (user_id, handle) SELECT id, 'kept' FROM users").await;
-    let account_id = db.count("SELECT id AS n FROM tracked_accounts").await;
+    let (account_id, a) = started_analysis(&db, "kept").await;
     let mut conn = db.conn().await;
-    let account = audiencelens::accounts::get_account(&mut conn, account_id).await.expect("account");
-    let a = pipeline::start_analysis(&mut conn, &state.config, &account, "local").await.expect("start");
     db.held_picture(account_id, "kept", "0a").await;
     db.execute(&format!(
         "UPDATE analyses SET stage = 'fetch_pictures', status = 'running' WHERE id = {}",
