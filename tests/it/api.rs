@@ -77,6 +77,13 @@ impl Api {
         r.body["access_token"].as_str().expect("token").to_owned()
     }
 
+    /// A new user `email` with account `handle`: the user's token and the account's id.
+    pub async fn user_with_account(&self, email: &str, handle: &str) -> (String, i64) {
+        let token = self.user(email).await;
+        let id = self.account(Some(&token), handle).await;
+        (token, id)
+    }
+
     /// Adds the account `handle` for the user of `token`; returns its id.
     pub async fn account(&self, token: Option<&str>, handle: &str) -> i64 {
         let r = self.call("POST", "/api/v1/accounts", token, Some(&json!({"handle": handle}))).await;
@@ -320,9 +327,8 @@ async fn login_limits_hold_against_forged_hops_and_respelled_emails() {
 async fn one_analysis_at_a_time_and_no_silent_defaults() {
     let db = TestDb::new().await;
     let api = Api::start(&db, &[]);
-    let t = api.user("e@example.com").await;
+    let (t, id) = api.user_with_account("e@example.com", "twice").await;
     let t = Some(t.as_str());
-    let id = api.account(t, "twice").await;
     let path = format!("/api/v1/accounts/{id}/analyses");
     let typo = api.call("POST", &path, t, Some(&json!({"clasifier": "gemini"}))).await;
     assert_eq!(typo.status, 400, "{:?}", typo.body);
@@ -362,9 +368,8 @@ async fn one_analysis_at_a_time_and_no_silent_defaults() {
 async fn deleting_an_account_deletes_the_picture_bytes_held_for_it() {
     let db = TestDb::new().await;
     let api = Api::start(&db, &[]);
-    let t = api.user("d@example.com").await;
+    let (t, id) = api.user_with_account("d@example.com", "leaving").await;
     let t = Some(t.as_str());
-    let id = api.account(t, "leaving").await;
     let started = api.call("POST", &format!("/api/v1/accounts/{id}/analyses"), t, None).await;
     assert_eq!(started.status, 202, "{:?}", started.body);
     db.held_picture(id, "leaving", "08").await;
@@ -438,36 +443,23 @@ async fn any_body_to_any_endpoint_is_a_client_error_at_worst() {
         assert!(r.status < 500, "{method} {path} {body}: {} {:?}", r.status, r.body);
     }
     // Not JSON at all, and an oversized body.
-    let url = format!("http://{}/api/v1/accounts", api.addr);
     let client = audiencelens::clients::http_client().build().expect("client");
-    let r = client
-        .post(&url)
-        .bearer_auth(&token)
-        .header("content-type", "application/json")
-        .body("{not json")
-        .send()
-        .await
-        .expect("send");
+    let post_raw = |path: String, body: Vec<u8>| {
+        client
+            .post(format!("http://{}{path}", api.addr))
+            .bearer_auth(&token)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+    let r = post_raw("/api/v1/accounts".into(), b"{not json".to_vec()).await.expect("send");
     assert_eq!(r.status().as_u16(), 400);
-    let r = client
-        .post(&url)
-        .bearer_auth(&token)
-        .header("content-type", "application/json")
-        .body(vec![b' '; 600_000])
-        .send()
-        .await
-        .expect("send");
+    let r = post_raw("/api/v1/accounts".into(), vec![b' '; 600_000]).await.expect("send");
     assert_eq!(r.status().as_u16(), 413);
     // The same limit, and the same JSON error, for the start of an analysis (it reads its body
     // itself: an empty one means the defaults).
-    let r = client
-        .post(format!("http://{}/api/v1/accounts/{account}/analyses", api.addr))
-        .bearer_auth(&token)
-        .header("content-type", "application/json")
-        .body(vec![b' '; 600_000])
-        .send()
-        .await
-        .expect("send");
+    let r =
+        post_raw(format!("/api/v1/accounts/{account}/analyses"), vec![b' '; 600_000]).await.expect("send");
     assert_eq!(r.status().as_u16(), 413);
     let error: Value = r.json().await.expect("a JSON error");
     assert!(error.to_string().contains("larger than 262144 bytes"), "{error}");
@@ -748,9 +740,8 @@ async fn a_failed_analysis_can_be_retried() {
 async fn an_unreadable_snapshot_exports_as_json_and_explains_the_csv() {
     let db = TestDb::new().await;
     let api = Api::start(&db, &[]);
-    let t = api.user("g@example.com").await;
+    let (t, id) = api.user_with_account("g@example.com", "old.shape").await;
     let t = Some(t.as_str());
-    let id = api.account(t, "old.shape").await;
     db.execute(&format!(
         "INSERT INTO analyses (tracked_account_id, status, stage, snapshot, finished_at)
          VALUES ({id}, 'succeeded', 'done', '{{\"unique_commenters\": 3}}', now())"
