@@ -26,6 +26,57 @@ pub struct Analysis {
     pub created_at: DateTime<Utc>,
     pub started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
+    /// How the covered posts are chosen ([`Scope`]).
+    pub scope: String,
+}
+
+/// How an analysis chooses the posts it covers (`analysis_posts`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Scope {
+    /// The account's newest `max_posts`, fixed when the pictures stage starts (a scrape, a
+    /// scheduled re-analysis).
+    LatestPosts,
+    /// Every post of the analysis's input (an import): a user who imports a file means that file.
+    Input,
+}
+
+impl Scope {
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::LatestPosts => "latest_posts",
+            Self::Input => "input",
+        }
+    }
+}
+
+/// The order that makes "the newest posts" one answer: by date, then (no date, or the same
+/// date) by media id, which grows with time, compared as a number.
+pub const NEWEST_FIRST: &str = "p.posted_at DESC NULLS LAST, length(p.ig_post_id) DESC, p.ig_post_id DESC";
+
+/// Fixes the posts a `latest_posts` analysis covers, once: the account's newest `max_posts`
+/// as stored now ([`NEWEST_FIRST`]). A later call (a retried stage) keeps the first answer.
+pub async fn cover_latest_posts(
+    conn: &mut AsyncPgConnection,
+    analysis_id: i64,
+    account_id: i64,
+    max_posts: i32,
+) -> QueryResult<()> {
+    diesel::sql_query(format!(
+        "INSERT INTO analysis_posts (analysis_id, post_id)
+         SELECT $1, id FROM (
+            SELECT p.id FROM posts p JOIN tracked_account_posts tap ON tap.post_id = p.id
+            WHERE tap.tracked_account_id = $2 ORDER BY {NEWEST_FIRST} LIMIT $3) newest
+         WHERE NOT EXISTS (SELECT 1 FROM analysis_posts WHERE analysis_id = $1)
+         ON CONFLICT DO NOTHING"
+    ))
+    .bind::<BigInt, _>(analysis_id)
+    .bind::<BigInt, _>(account_id)
+    .bind::<BigInt, _>(i64::from(max_posts))
+    .execute(conn)
+    .await?;
+    Ok(())
 }
 
 /// Pipeline stages, in order.
@@ -57,8 +108,21 @@ pub async fn create_analysis(
     account_id: i64,
     classifier: &str,
 ) -> QueryResult<Analysis> {
+    create_scoped_analysis(conn, account_id, classifier, Scope::LatestPosts).await
+}
+
+pub async fn create_scoped_analysis(
+    conn: &mut AsyncPgConnection,
+    account_id: i64,
+    classifier: &str,
+    scope: Scope,
+) -> QueryResult<Analysis> {
     diesel::insert_into(analyses::table)
-        .values((analyses::tracked_account_id.eq(account_id), analyses::classifier.eq(classifier)))
+        .values((
+            analyses::tracked_account_id.eq(account_id),
+            analyses::classifier.eq(classifier),
+            analyses::scope.eq(scope.as_str()),
+        ))
         .returning(Analysis::as_returning())
         .get_result(conn)
         .await

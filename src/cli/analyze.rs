@@ -1,6 +1,7 @@
 //! `audiencelens analyze`: one analysis run inline (this process works its jobs) with progress
 //! on stderr, then the audience as a table or JSON.
 
+use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,9 +17,10 @@ use crate::app::AppState;
 use crate::cascade::Mode;
 use crate::clients::gemini::GeminiError;
 use crate::config::Config;
-use crate::jobs::pipeline;
+use crate::insights::funnel::plural;
+use crate::insights::snapshot::Funnel;
+use crate::jobs::{self, import::ImportStartError, pipeline};
 use crate::queue::{Worker, WorkerOptions};
-use crate::scraping::import;
 use crate::users;
 
 #[derive(Debug, clap::Args)]
@@ -26,13 +28,15 @@ pub struct AnalyzeArgs {
     /// The Instagram account to analyse (scraped through Apify unless --import is given).
     #[arg(value_name = "HANDLE", required_unless_present = "account")]
     handle: Option<InstagramHandle>,
-    /// Analyse data from Apify export files instead of scraping.
+    /// Analyse Apify export files instead of scraping: every post of the files is covered
+    /// (not only the newest --posts), and files with no comment to analyse are refused with
+    /// nothing stored.
     #[arg(long = "import", value_name = "FILE", requires = "account", num_args = 1..)]
     import: Vec<PathBuf>,
     /// The account the imported files belong to.
     #[arg(long, value_name = "HANDLE")]
     account: Option<InstagramHandle>,
-    /// Posts to cover (saved on the account).
+    /// Posts a scrape covers: the account's newest N (saved on the account).
     #[arg(long, value_name = "N")]
     posts: Option<i32>,
     /// Comments to fetch per post (saved on the account).
@@ -72,18 +76,25 @@ pub async fn run(args: AnalyzeArgs, config: Config) -> anyhow::Result<()> {
         }
         None => users::default_owner(&mut conn).await?,
     };
-    // A resume changes nothing: an account that is not tracked is not created for it.
-    let mut account = if args.resume {
-        accounts::find_user_account_by_handle(&mut conn, user_id, &handle)
-            .await?
-            .with_context(|| format!("@{handle} has no unfinished analysis to resume (it is not tracked)"))?
-    } else {
-        accounts::find_or_create_account(&mut conn, user_id, &handle).await?
+    let changes = AccountChanges {
+        max_posts: args.posts,
+        max_comments_per_post: args.comments_per_post,
+        ..AccountChanges::default()
     };
+    accounts::validate_changes(&changes).map_err(anyhow::Error::msg)?;
+    let known = accounts::find_user_account_by_handle(&mut conn, user_id, &handle).await?;
     // One analysis per account: checked before anything about the account changes.
-    let unfinished = unfinished(&mut conn, account.id).await?;
-    let analysis_id = match (unfinished, args.resume) {
-        (Some(running), true) => {
+    let running = match &known {
+        Some(account) => unfinished(&mut conn, account.id).await?.map(|r| (account.clone(), r)),
+        None => None,
+    };
+    let analysis_id = match (known.is_some(), running, args.resume) {
+        // A resume changes nothing: an account that is not tracked is not created for it.
+        (false, _, true) => {
+            anyhow::bail!("@{handle} has no unfinished analysis to resume (it is not tracked)")
+        }
+        (true, None, true) => anyhow::bail!("@{handle} has no unfinished analysis to resume"),
+        (_, Some((_, running)), true) => {
             // The resumed analysis keeps the classifier it was started with.
             if Mode::parse(&running.classifier).is_some_and(Mode::uses_gemini)
                 && state.config.secrets.gemini_api_key.is_none()
@@ -91,38 +102,35 @@ pub async fn run(args: AnalyzeArgs, config: Config) -> anyhow::Result<()> {
                 return Err(anyhow::Error::from(GeminiError::MissingKey)
                     .context(format!("analysis {} classifies with {}", running.id, running.classifier)));
             }
-            eprintln!("resuming analysis {} of @{} (stage {})", running.id, account.handle, running.stage);
+            eprintln!("resuming analysis {} of @{handle} (stage {})", running.id, running.stage);
             running.id
         }
-        (None, true) => anyhow::bail!("@{} has no unfinished analysis to resume", account.handle),
-        (Some(running), false) => return Err(still_running(&mut conn, &running, &account).await),
-        (None, false) => {
-            let changes = AccountChanges {
-                max_posts: args.posts,
-                max_comments_per_post: args.comments_per_post,
-                ..AccountChanges::default()
-            };
-            accounts::validate_changes(&changes).map_err(anyhow::Error::msg)?;
+        (_, Some((account, running)), false) => {
+            return Err(still_running(&mut conn, &running, &account).await);
+        }
+        (_, None, false) if !args.import.is_empty() => {
+            import_and_start(&state, &mut conn, user_id, &handle, &changes, &args.import, classifier)
+                .await?
+                .id
+        }
+        (_, None, false) => {
+            let mut account = accounts::find_or_create_account(&mut conn, user_id, &handle).await?;
             if args.posts.is_some() || args.comments_per_post.is_some() {
                 account = accounts::update_user_account(&mut conn, user_id, account.id, &changes)
                     .await?
                     .context("account vanished")?;
             }
-            if args.import.is_empty() {
-                let started = pipeline::start_unless_running(
-                    &mut conn,
-                    &state.config,
-                    &account,
-                    classifier,
-                    pipeline::Begin::Scrape,
-                )
-                .await?;
-                match started {
-                    Ok(a) => a.id,
-                    Err(running) => return Err(still_running(&mut conn, &running, &account).await),
-                }
-            } else {
-                import_and_start(&state, &mut conn, &account, &args.import, classifier).await?.id
+            let started = pipeline::start_unless_running(
+                &mut conn,
+                &state.config,
+                &account,
+                classifier,
+                pipeline::Begin::Scrape,
+            )
+            .await?;
+            match started {
+                Ok(a) => a.id,
+                Err(running) => return Err(still_running(&mut conn, &running, &account).await),
             }
         }
     };
@@ -188,41 +196,57 @@ async fn still_running(
     )
 }
 
-/// Imports `files` for `account` and starts an analysis over the stored data (from the
-/// picture stage), with the import's counts as its first progress. Callers check [`unfinished`]
-/// first, so a refused start imports nothing; the start itself is checked again under the lock.
+/// Imports `files` for the user's account `handle` (created if new, with `changes` applied)
+/// and starts an analysis of exactly what they hold, in one transaction: a refused import
+/// (not an export, nothing to analyse, the account busy) leaves nothing behind, not even the
+/// account. Prints what each file held and what was set aside.
 pub async fn import_and_start(
     state: &AppState,
     conn: &mut diesel_async::AsyncPgConnection,
-    account: &accounts::TrackedAccount,
+    user_id: i64,
+    handle: &InstagramHandle,
+    changes: &AccountChanges,
     files: &[PathBuf],
     classifier: &str,
 ) -> anyhow::Result<Analysis> {
-    let mut totals = crate::scraping::store::StoreStats::default();
-    for file in files {
-        let r = import::import_file(conn, &state.privacy, account, file).await?;
-        eprintln!(
-            "imported {}: {} posts, {} comments, {} commenters new ({} comments already stored); {} rejected",
-            file.display(),
-            r.stats.posts_new,
-            r.stats.comments_new,
-            r.stats.commenters_new,
-            r.stats.comments_seen_before,
-            r.rejected.len()
-        );
-        totals += r.stats;
-    }
-    let started =
-        pipeline::start_unless_running(conn, &state.config, account, classifier, pipeline::Begin::StoredData)
-            .await?;
-    let a = match started {
-        Ok(a) => a,
-        Err(running) => return Err(still_running(conn, &running, account).await),
+    let outcome = conn
+        .transaction::<_, anyhow::Error, _>(async |conn| {
+            let mut account = accounts::find_or_create_account(conn, user_id, handle).await?;
+            if changes.max_posts.is_some() || changes.max_comments_per_post.is_some() {
+                account = accounts::update_user_account(conn, user_id, account.id, changes)
+                    .await?
+                    .context("account vanished")?;
+            }
+            match jobs::import::import_and_start(
+                conn,
+                &state.config,
+                &state.privacy,
+                &account,
+                files,
+                classifier,
+            )
+            .await
+            {
+                Ok(imported) => Ok(Ok(imported)),
+                Err(ImportStartError::Running(running)) => Ok(Err((running, account))),
+                Err(e) => Err(e.into()),
+            }
+        })
+        .await?;
+    let imported = match outcome {
+        Ok(imported) => imported,
+        Err((running, account)) => return Err(still_running(conn, &running, &account).await),
     };
-    let counts = serde_json::json!({"posts_found": totals.posts_new + totals.posts_seen_before,
-        "comments_stored": totals.comments_new, "commenters_new": totals.commenters_new});
-    analyses::set_progress(conn, a.id, &counts).await?;
-    Ok(a)
+    for r in &imported.files {
+        eprintln!("{}", super::import::file_summary(r));
+    }
+    if imported.files.len() > 1 {
+        eprintln!(
+            "{}",
+            super::import::intake_summary("all files", &imported.intake, &imported.stats, handle.as_str())
+        );
+    }
+    Ok(imported.analysis)
 }
 
 /// Works every queue in this process until analysis `id` ends; progress goes to stderr.
@@ -279,20 +303,42 @@ pub async fn run_inline(state: &AppState, id: i64) -> anyhow::Result<Analysis> {
     Ok(result)
 }
 
+/// A line of progress: the stage and its work so far, then the coverage funnel (the same
+/// numbers the report gives) once the pictures stage has counted it.
 fn progress_line(a: &Analysis) -> String {
     let p = &a.progress;
-    let n = |k: &str| p.get(k).and_then(serde_json::Value::as_i64).unwrap_or(0);
-    format!(
-        "[{}] {}: {} posts, {} comments stored, {} pictures fetched ({} expired, {} rejected), {} classified",
-        a.status,
-        a.stage,
-        n("posts_found"),
-        n("comments_stored"),
-        n("pictures_fetched"),
-        n("pictures_expired"),
-        n("pictures_rejected"),
-        n("pictures_classified"),
-    )
+    let n = |k: &str| p.get(k).and_then(serde_json::Value::as_u64).unwrap_or(0) as usize;
+    let work = match a.stage.as_str() {
+        "scrape" => format!(
+            "{} found, {} read",
+            plural(n("posts_found"), "post"),
+            plural(n("comments_read"), "comment")
+        ),
+        "fetch_pictures" => {
+            let done =
+                n("pictures_fetched") + n("pictures_expired") + n("pictures_rejected") + n("pictures_failed");
+            format!("{} tried so far", plural(done, "picture download"))
+        }
+        "classify" => format!("{} classified so far", plural(n("pictures_classified"), "picture")),
+        _ => String::new(),
+    };
+    let mut line = format!("[{}] {}", a.status, a.stage);
+    if !work.is_empty() {
+        let _ = write!(line, ": {work}");
+    }
+    if let Some(funnel) = p.get("funnel").and_then(|f| serde_json::from_value::<Funnel>(f.clone()).ok()) {
+        let c = &funnel.commenters;
+        let _ = write!(
+            line,
+            " | {} analysed; {} commenters, {} with a picture link, {} available, {} classified",
+            plural(funnel.comments.analysed, "comment"),
+            c.unique,
+            c.with_picture,
+            c.picture_available,
+            c.classified
+        );
+    }
+    line
 }
 
 #[cfg(test)]

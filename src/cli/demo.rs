@@ -93,21 +93,20 @@ pub async fn run(args: DemoArgs, mut config: Config) -> anyhow::Result<()> {
     let handle = InstagramHandle::parse(DEMO_ACCOUNT)?;
     let account = accounts::find_or_create_account(&mut conn, user_id, &handle).await?;
     // A demo interrupted earlier left its analysis unfinished: this run finishes it.
-    let analysis_id = match analyze::unfinished(&mut conn, account.id).await? {
-        Some(running) => {
-            eprintln!("demo: finishing analysis {} left unfinished by an earlier run", running.id);
-            // The picture server listens on a new port each run: importing the sample again
-            // (nothing new is stored) points the pictures still to fetch at this run's server.
-            crate::scraping::import::import_file(&mut conn, &state.privacy, &account, &sample)
-                .await
-                .map(|_| running.id)
-                .map_err(anyhow::Error::from)
-        }
-        None => {
-            analyze::import_and_start(&state, &mut conn, &account, std::slice::from_ref(&sample), "local")
-                .await
-                .map(|a| a.id)
-        }
+    let analysis_id = if let Some(running) = analyze::unfinished(&mut conn, account.id).await? {
+        eprintln!("demo: finishing analysis {} left unfinished by an earlier run", running.id);
+        // The picture server listens on a new port each run: importing the sample again
+        // (nothing new is stored) points the pictures still to fetch at this run's server.
+        crate::scraping::import::import_file_alone(&mut conn, &state.privacy, &account, &sample)
+            .await
+            .map(|_| running.id)
+            .map_err(anyhow::Error::from)
+    } else {
+        let files = std::slice::from_ref(&sample);
+        let same = accounts::AccountChanges::default();
+        analyze::import_and_start(&state, &mut conn, user_id, &handle, &same, files, "local")
+            .await
+            .map(|a| a.id)
     };
     let _ = tokio::fs::remove_file(&sample).await;
     let analysis_id = analysis_id?;

@@ -1,5 +1,6 @@
 //! `audiencelens import`: Apify export files into the database.
 
+use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::PathBuf;
 
@@ -8,7 +9,10 @@ use anyhow::Context as _;
 use crate::accounts::{self, InstagramHandle};
 use crate::app::AppState;
 use crate::config::Config;
+use crate::insights::funnel::plural;
 use crate::scraping::import::{self, FileReport};
+use crate::scraping::intake::Intake;
+use crate::scraping::store::StoreStats;
 use crate::users;
 
 /// Rejections printed per file; all of them go to `--report`.
@@ -51,10 +55,10 @@ pub async fn run(args: ImportArgs, config: Config) -> anyhow::Result<()> {
         None => None,
     };
     let mut failed = Vec::new();
-    let mut totals = crate::scraping::store::StoreStats::default();
-    let mut rejected_total = 0;
+    let mut totals = StoreStats::default();
+    let mut intake = Intake::default();
     for file in &args.files {
-        match import::import_file(&mut conn, &state.privacy, &account, file).await {
+        match import::import_file_alone(&mut conn, &state.privacy, &account, file).await {
             Ok(r) => {
                 print_file(&r, args.json)?;
                 if let Some(out) = report.as_mut() {
@@ -63,7 +67,7 @@ pub async fn run(args: ImportArgs, config: Config) -> anyhow::Result<()> {
                     }
                 }
                 totals += r.stats;
-                rejected_total += r.rejected.len();
+                intake += r.intake.clone();
             }
             Err(error) => {
                 eprintln!("error: {error}");
@@ -75,15 +79,7 @@ pub async fn run(args: ImportArgs, config: Config) -> anyhow::Result<()> {
         out.flush()?;
     }
     if !args.json && args.files.len() > 1 {
-        println!(
-            "total for @{}: {} posts, {} comments, {} commenters new; {} comments already stored; {} items rejected",
-            account.handle,
-            totals.posts_new,
-            totals.comments_new,
-            totals.commenters_new,
-            totals.comments_seen_before,
-            rejected_total
-        );
+        println!("{}", intake_summary("all files", &intake, &totals, &account.handle));
     }
     if failed.is_empty() {
         Ok(())
@@ -95,26 +91,99 @@ pub async fn run(args: ImportArgs, config: Config) -> anyhow::Result<()> {
 fn print_file(r: &FileReport, json: bool) -> anyhow::Result<()> {
     if json {
         println!("{}", serde_json::to_string(r)?);
-        return Ok(());
-    }
-    let s = &r.stats;
-    println!("{} ({:?}, {} items):", r.file.display(), r.format, r.items);
-    println!("  posts       {:>7} new, {:>7} already stored", s.posts_new, s.posts_seen_before);
-    println!(
-        "  comments    {:>7} new, {:>7} already stored (skipped)",
-        s.comments_new, s.comments_seen_before
-    );
-    println!("  commenters  {:>7} new, {:>7} already known", s.commenters_new, s.commenters_seen_before);
-    println!("  pictures    {:>7} to fetch or marked default", s.pictures_new);
-    if s.suppressed > 0 {
-        println!("  suppressed  {:>7} (people who asked to be erased)", s.suppressed);
-    }
-    println!("  rejected    {:>7}", r.rejected.len());
-    for item in r.rejected.iter().take(SHOWN_REJECTIONS) {
-        println!("    item {}: {}", item.position, item.reason);
-    }
-    if r.rejected.len() > SHOWN_REJECTIONS {
-        println!("    ... {} more (all of them with --report FILE)", r.rejected.len() - SHOWN_REJECTIONS);
+    } else {
+        println!("{}", file_summary(r));
     }
     Ok(())
+}
+
+/// What one file held, what of it was stored and what was set aside, with the first few
+/// rejected items.
+#[must_use]
+pub fn file_summary(r: &FileReport) -> String {
+    let s = &r.stats;
+    let mut out = format!("{} ({}, {}):\n", r.file.display(), r.format.label(), plural(r.items, "item"));
+    let _ = writeln!(out, "  posts       {:>7} new, {:>7} already stored", s.posts_new, s.posts_seen_before);
+    let _ = writeln!(
+        out,
+        "  comments    {:>7} new, {:>7} already stored",
+        s.comments_new, s.comments_seen_before
+    );
+    let _ = writeln!(
+        out,
+        "  commenters  {:>7} new, {:>7} already known",
+        s.commenters_new, s.commenters_seen_before
+    );
+    let _ = writeln!(out, "  pictures    {:>7} to fetch or marked default", s.pictures_new);
+    for line in set_aside_lines(&r.intake) {
+        let _ = writeln!(out, "  {line}");
+    }
+    if s.suppressed > 0 {
+        let _ = writeln!(out, "  suppressed  {:>7} (people who asked to be erased)", s.suppressed);
+    }
+    let _ = writeln!(out, "  rejected    {:>7}", r.rejected.len());
+    for item in r.rejected.iter().take(SHOWN_REJECTIONS) {
+        let _ = writeln!(out, "    item {}: {}", item.position, item.reason);
+    }
+    if r.rejected.len() > SHOWN_REJECTIONS {
+        let _ = writeln!(
+            out,
+            "    ... {} more (all of them with --report FILE)",
+            r.rejected.len() - SHOWN_REJECTIONS
+        );
+    }
+    out.trim_end().to_owned()
+}
+
+/// What the intake set aside, a line per reason (none when nothing was).
+fn set_aside_lines(i: &Intake) -> Vec<String> {
+    let mut lines = Vec::new();
+    if i.posts_foreign > 0 {
+        let owners: Vec<String> = i.foreign_owners.iter().map(|o| format!("@{o}")).collect();
+        lines.push(format!(
+            "set aside   {:>7} posts of other accounts ({}), with their {}",
+            i.posts_foreign,
+            if owners.is_empty() { "owners not named".to_owned() } else { owners.join(", ") },
+            plural(i.comments_foreign, "comment")
+        ));
+    } else if i.comments_foreign > 0 {
+        lines.push(format!("set aside   {:>7} comments on other accounts' posts", i.comments_foreign));
+    }
+    if i.profiles_foreign > 0 {
+        lines.push(format!(
+            "set aside   {:>7} profiles of other accounts that do not comment here",
+            i.profiles_foreign
+        ));
+    }
+    if i.comments_duplicate > 0 {
+        lines.push(format!(
+            "set aside   {:>7} repeated comments (the same comment twice)",
+            i.comments_duplicate
+        ));
+    }
+    if i.posts_without_owner > 0 {
+        lines.push(format!(
+            "warning     {:>7} posts whose owner the file does not name: taken as this account's",
+            i.posts_without_owner
+        ));
+    }
+    lines
+}
+
+/// The totals over several files.
+#[must_use]
+pub fn intake_summary(what: &str, i: &Intake, s: &StoreStats, handle: &str) -> String {
+    let mut out = format!(
+        "{what} for @{handle}: {} read; {} kept ({} new, {} already stored); {} new; {} set aside",
+        plural(i.comments_read, "comment"),
+        i.comments_kept,
+        s.comments_new,
+        s.comments_seen_before,
+        plural(s.commenters_new, "commenter"),
+        i.comments_set_aside()
+    );
+    for line in set_aside_lines(i) {
+        let _ = write!(out, "\n  {line}");
+    }
+    out
 }

@@ -14,6 +14,21 @@ diesel::table! {
         created_at -> Timestamptz,
         started_at -> Nullable<Timestamptz>,
         finished_at -> Nullable<Timestamptz>,
+        scope -> Text,
+    }
+}
+
+diesel::table! {
+    analysis_comments (analysis_id, comment_id) {
+        analysis_id -> Int8,
+        comment_id -> Int8,
+    }
+}
+
+diesel::table! {
+    analysis_posts (analysis_id, post_id) {
+        analysis_id -> Int8,
+        post_id -> Int8,
     }
 }
 
@@ -187,6 +202,7 @@ diesel::table! {
         last_seen_at -> Timestamptz,
         comments_scraped_count -> Nullable<Int4>,
         comments_scraped_at -> Nullable<Timestamptz>,
+        coauthors -> Array<Text>,
     }
 }
 
@@ -263,6 +279,10 @@ diesel::table! {
 }
 
 diesel::joinable!(analyses -> tracked_accounts (tracked_account_id));
+diesel::joinable!(analysis_comments -> analyses (analysis_id));
+diesel::joinable!(analysis_comments -> comments (comment_id));
+diesel::joinable!(analysis_posts -> analyses (analysis_id));
+diesel::joinable!(analysis_posts -> posts (post_id));
 diesel::joinable!(api_keys -> users (user_id));
 diesel::joinable!(apify_runs -> analyses (analysis_id));
 diesel::joinable!(comments -> ig_profiles (ig_profile_id));
@@ -277,6 +297,8 @@ diesel::joinable!(tracked_accounts -> users (user_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     analyses,
+    analysis_comments,
+    analysis_posts,
     api_keys,
     apify_runs,
     audit_log,

@@ -1,6 +1,6 @@
-//! The aggregate stage: an account's audience (the unique commenters of its latest posts) from
-//! stored results, into an immutable snapshot. Reads never recompute: the API serves the
-//! snapshot as stored.
+//! The aggregate stage: an analysis's audience (the unique commenters of its covered posts,
+//! the account's own replies set aside) from stored results, into an immutable snapshot with
+//! its coverage funnel. Reads never recompute: the API serves the snapshot as stored.
 
 use std::collections::BTreeMap;
 
@@ -9,32 +9,15 @@ use diesel::QueryableByName;
 use diesel::sql_types::{BigInt, Jsonb, Nullable, Text, Timestamptz};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
-use super::snapshot::{Cost, FlagShare, GeminiUse, PostBreakdown, Sample, Snapshot, Unavailable};
+use super::funnel::{self, Commenter};
+use super::snapshot::{CommentFunnel, Cost, FlagShare, Funnel, GeminiUse, PostBreakdown, Sample, Snapshot};
 use crate::accounts::TrackedAccount;
-use crate::analyses::Analysis;
+use crate::analyses::{Analysis, NEWEST_FIRST, Scope};
 use crate::cascade::as_system;
+use crate::vision::PictureResult;
 use crate::vision::calibration::Calibration;
-use crate::vision::estimate::{EstimateOptions, estimate};
+use crate::vision::estimate::{EstimateOptions, estimate, stratify_profile_types};
 use crate::vision::shares::{Z95, wilson};
-use crate::vision::{PictureResult, default_avatar};
-
-#[derive(QueryableByName)]
-struct Commenter {
-    #[diesel(sql_type = BigInt)]
-    profile_id: i64,
-    #[diesel(sql_type = BigInt)]
-    comments: i64,
-    #[diesel(sql_type = Nullable<diesel::sql_types::Bool>)]
-    is_private: Option<bool>,
-    #[diesel(sql_type = Nullable<diesel::sql_types::Bool>)]
-    is_verified: Option<bool>,
-    #[diesel(sql_type = Nullable<diesel::sql_types::Bool>)]
-    is_business: Option<bool>,
-    #[diesel(sql_type = Nullable<Text>)]
-    fetch_status: Option<String>,
-    #[diesel(sql_type = Nullable<Jsonb>)]
-    result: Option<serde_json::Value>,
-}
 
 #[derive(QueryableByName)]
 struct PostRow {
@@ -58,11 +41,10 @@ struct PostComment {
     commented_at: Option<DateTime<Utc>>,
 }
 
-/// The covered posts: the account's latest `max_posts`, newest first.
-const COVERED: &str = "SELECT p.id FROM posts p JOIN tracked_account_posts tap ON tap.post_id = p.id
-    WHERE tap.tracked_account_id = $1 ORDER BY p.posted_at DESC NULLS LAST, p.id DESC LIMIT $2";
-
-/// Builds the snapshot of `analysis` over `account`'s audience as stored now.
+/// Builds the snapshot of `analysis` over `account`'s audience as stored now: the covered
+/// posts (fixed first, if the analysis has none yet), the comments on them less the
+/// account's own, and their unique commenters. Every selection has a total order, so the
+/// same data always gives the same snapshot.
 pub async fn build_snapshot(
     conn: &mut AsyncPgConnection,
     analysis: &Analysis,
@@ -70,45 +52,38 @@ pub async fn build_snapshot(
     calibrations: &[Calibration],
     cascade_system: Option<&str>,
 ) -> diesel::QueryResult<Snapshot> {
-    // Gemini results, when the analysis used it, win over local ones for the same picture.
-    let prefer_gemini = analysis.classifier != "local";
-    let commenters: Vec<Commenter> = diesel::sql_query(format!(
-        "WITH covered AS ({COVERED}),
-         counted AS (
-            SELECT c.ig_profile_id, count(*) AS comments FROM comments c
-            WHERE c.post_id IN (SELECT id FROM covered) GROUP BY c.ig_profile_id)
-         SELECT pr.id AS profile_id, counted.comments, pr.is_private, pr.is_verified, pr.is_business,
-                pic.fetch_status, k.details AS result
-         FROM counted JOIN ig_profiles pr ON pr.id = counted.ig_profile_id
-         LEFT JOIN LATERAL (
-            SELECT fetch_status, content_sha256 FROM profile_pictures WHERE ig_profile_id = pr.id
-            ORDER BY created_at DESC, id DESC LIMIT 1) pic ON true
-         LEFT JOIN LATERAL (
-            SELECT details FROM classifications WHERE content_sha256 = pic.content_sha256 AND details IS NOT NULL
-            ORDER BY (source_model = 'gemini') = $3 DESC, created_at DESC LIMIT 1) k ON true
-         ORDER BY pr.id"
-    ))
-    .bind::<BigInt, _>(account.id)
-    .bind::<BigInt, _>(i64::from(account.max_posts))
-    .bind::<diesel::sql_types::Bool, _>(prefer_gemini)
-    .load(conn)
-    .await?;
+    funnel::fix_covered_posts(conn, analysis, account.max_posts).await?;
+    let commenters = funnel::commenters(conn, analysis).await?;
+    let comments = funnel::comment_funnel(conn, analysis).await?;
     let posts: Vec<PostRow> = diesel::sql_query(format!(
-        "SELECT id, ig_post_id, url, posted_at FROM posts WHERE id IN ({COVERED}) ORDER BY posted_at DESC NULLS LAST, id DESC"
+        "SELECT p.id, p.ig_post_id,
+                coalesce(p.url, 'https://www.instagram.com/p/' || p.short_code || '/') AS url, p.posted_at
+         FROM posts p JOIN analysis_posts ap ON ap.post_id = p.id AND ap.analysis_id = $1
+         ORDER BY {NEWEST_FIRST}"
     ))
-    .bind::<BigInt, _>(account.id)
-    .bind::<BigInt, _>(i64::from(account.max_posts))
+    .bind::<BigInt, _>(analysis.id)
     .load(conn)
     .await?;
-    let post_comments: Vec<PostComment> = diesel::sql_query(format!(
-        "SELECT post_id, ig_profile_id AS profile_id, commented_at FROM comments WHERE post_id IN ({COVERED})"
-    ))
+    let post_comments: Vec<PostComment> = diesel::sql_query(
+        "SELECT a.post_id, a.ig_profile_id AS profile_id, a.commented_at FROM audience_comments a
+         JOIN analysis_posts ap ON ap.post_id = a.post_id AND ap.analysis_id = $1
+         WHERE a.tracked_account_id = $2",
+    )
+    .bind::<BigInt, _>(analysis.id)
     .bind::<BigInt, _>(account.id)
-    .bind::<BigInt, _>(i64::from(account.max_posts))
     .load(conn)
     .await?;
     let calibrations = Calibrations { list: calibrations, cascade_system };
-    Ok(assemble(analysis, account, &commenters, &posts, &post_comments, &calibrations))
+    let input = Input { commenters: &commenters, comments, posts: &posts, post_comments: &post_comments };
+    Ok(assemble(analysis, account, &input, &calibrations))
+}
+
+/// What a snapshot is made of.
+struct Input<'a> {
+    commenters: &'a [Commenter],
+    comments: CommentFunnel,
+    posts: &'a [PostRow],
+    post_comments: &'a [PostComment],
 }
 
 /// The calibrations at hand, and the cascade's name as one classifier (its results are read as
@@ -116,16 +91,6 @@ pub async fn build_snapshot(
 struct Calibrations<'a> {
     list: &'a [Calibration],
     cascade_system: Option<&'a str>,
-}
-
-/// A commenter's result: the stored classification, or what the picture's status implies.
-fn result_of(c: &Commenter) -> Option<PictureResult> {
-    if let Some(r) = c.result.as_ref().and_then(|v| serde_json::from_value::<PictureResult>(v.clone()).ok()) {
-        return Some(r);
-    }
-    // Instagram's default avatar is known from its link, never downloaded; the classifier's
-    // own default-avatar rule would type it the same.
-    (c.fetch_status.as_deref() == Some("default_avatar")).then(|| default_avatar(crate::vision::MODEL_NAME))
 }
 
 fn flag_share(values: impl Iterator<Item = Option<bool>>, total: usize) -> FlagShare {
@@ -143,60 +108,54 @@ fn flag_share(values: impl Iterator<Item = Option<bool>>, total: usize) -> FlagS
 fn assemble(
     analysis: &Analysis,
     account: &TrackedAccount,
-    commenters: &[Commenter],
-    posts: &[PostRow],
-    post_comments: &[PostComment],
+    input: &Input<'_>,
     calibrations: &Calibrations<'_>,
 ) -> Snapshot {
     let options = EstimateOptions::default();
+    let commenters = input.commenters;
+    let all: Vec<Option<PictureResult>> = commenters.iter().map(funnel::result_of).collect();
+    let people = funnel::commenter_funnel(commenters, &all);
     let mut results = Vec::new();
     let mut by_comment = Vec::new();
-    let mut unavailable = Unavailable::default();
     let mut by_profile: BTreeMap<i64, Option<PictureResult>> = BTreeMap::new();
-    for c in commenters {
-        let r = result_of(c);
-        match (&r, c.fetch_status.as_deref()) {
-            (Some(r), _) => {
-                results.push(r.clone());
-                for _ in 0..c.comments {
-                    by_comment.push(r.clone());
-                }
+    let mut missing_comments = 0;
+    for (c, r) in commenters.iter().zip(&all) {
+        if let Some(r) = r {
+            results.push(r.clone());
+            for _ in 0..c.comments {
+                by_comment.push(r.clone());
             }
-            (None, Some("expired")) => unavailable.expired += 1,
-            (None, Some("rejected")) => unavailable.rejected += 1,
-            (None, Some("failed")) => unavailable.failed += 1,
-            (None, Some("pending")) if c.is_private == Some(true) => unavailable.private += 1,
-            (None, None) => unavailable.no_picture += 1,
-            (None, _) => unavailable.not_classified += 1,
+        } else {
+            missing_comments += c.comments as usize;
         }
-        by_profile.insert(c.profile_id, r);
+        by_profile.insert(c.profile_id, r.clone());
     }
-    let missing = unavailable.total();
     read_as_system(analysis, calibrations, &mut results, &mut by_comment);
     let (calibration, no_person_kinds) = model_facts(&results, calibrations.list);
-    let audience = estimate(&results, missing, calibration, &options);
-    let missing_comments: usize = commenters
-        .iter()
-        .filter(|c| by_profile.get(&c.profile_id).is_none_or(Option::is_none))
-        .map(|c| c.comments as usize)
-        .sum();
+    let mut audience = estimate(&results, people.not_classified.total(), calibration, &options);
+    stratify_profile_types(&mut audience, &results, people.recognised_from_link, people.with_picture);
     let audience_by_comment = estimate(&by_comment, missing_comments, calibration, &options);
-    let per_post = posts
+    let mut on_post: BTreeMap<i64, Vec<&PostComment>> = BTreeMap::new();
+    for c in input.post_comments {
+        on_post.entry(c.post_id).or_default().push(c);
+    }
+    let per_post = input
+        .posts
         .iter()
         .map(|p| {
-            let mine: Vec<&PostComment> = post_comments.iter().filter(|c| c.post_id == p.id).collect();
-            let mut people: Vec<i64> = mine.iter().map(|c| c.profile_id).collect();
-            people.sort_unstable();
-            people.dedup();
+            let mine = on_post.get(&p.id).map_or(&[][..], Vec::as_slice);
+            let mut who: Vec<i64> = mine.iter().map(|c| c.profile_id).collect();
+            who.sort_unstable();
+            who.dedup();
             let labelled: Vec<&PictureResult> =
-                people.iter().filter_map(|id| by_profile.get(id)?.as_ref()).collect();
+                who.iter().filter_map(|id| by_profile.get(id)?.as_ref()).collect();
             let (female, male, age_brackets) = PostBreakdown::counts(&labelled);
             PostBreakdown {
                 ig_post_id: p.ig_post_id.clone(),
                 url: p.url.clone(),
                 posted_at: p.posted_at,
                 comments: mine.len(),
-                unique_commenters: people.len(),
+                unique_commenters: who.len(),
                 classified: labelled.len(),
                 female,
                 male,
@@ -204,11 +163,12 @@ fn assemble(
             }
         })
         .collect();
-    let times: Vec<DateTime<Utc>> = post_comments.iter().filter_map(|c| c.commented_at).collect();
-    let post_times: Vec<DateTime<Utc>> = posts.iter().filter_map(|p| p.posted_at).collect();
+    let times: Vec<DateTime<Utc>> = input.post_comments.iter().filter_map(|c| c.commented_at).collect();
+    let post_times: Vec<DateTime<Utc>> = input.posts.iter().filter_map(|p| p.posted_at).collect();
     let total = commenters.len();
+    let latest = analysis.scope == Scope::LatestPosts.as_str();
     Snapshot {
-        schema: 1,
+        schema: 2,
         analysis_id: analysis.id,
         account_id: account.id,
         handle: account.handle.clone(),
@@ -217,11 +177,12 @@ fn assemble(
         model: audience.model.clone(),
         weighting_default: "commenter".into(),
         sample: Sample {
-            posts_covered: posts.len(),
-            comments: post_comments.len(),
+            posts_covered: input.posts.len(),
+            posts_scope: Some(analysis.scope.clone()),
+            posts_limit: latest.then(|| usize::try_from(account.max_posts).unwrap_or(0)),
+            comments: input.comments.analysed,
             unique_commenters: total,
-            pictures_classified: results.len(),
-            unavailable,
+            funnel: Some(Funnel { comments: input.comments.clone(), commenters: people }),
             first_comment_at: times.iter().min().copied(),
             last_comment_at: times.iter().max().copied(),
             first_post_at: post_times.iter().min().copied(),
@@ -320,6 +281,11 @@ pub async fn store_snapshot(
     .execute(conn)
     .await?;
     if n == 1 {
+        // The record of the input's comments has served its purpose (the funnel is counted).
+        diesel::sql_query("DELETE FROM analysis_comments WHERE analysis_id = $1")
+            .bind::<BigInt, _>(analysis_id)
+            .execute(conn)
+            .await?;
         diesel::sql_query("UPDATE tracked_accounts SET last_analyzed_at = now() WHERE id = $1")
             .bind::<BigInt, _>(account_id)
             .execute(conn)

@@ -6,5 +6,6 @@
 pub mod aggregate;
 pub mod classify;
 pub mod export;
+pub mod funnel;
 pub mod read;
 pub mod snapshot;

@@ -135,7 +135,8 @@ pub async fn history(
     Ok(rows.into_iter().filter_map(|r| parse(r.snapshot)).map(|s| Summary::of(&s)).collect())
 }
 
-/// Commenters shared between two of the user's accounts (over everything stored for them).
+/// Commenters shared between two of the user's accounts (over everything stored for them; the
+/// accounts' own comments are not their audience).
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Overlap {
     pub account_a: i64,
@@ -166,10 +167,10 @@ pub async fn overlap(
     }
     let r: Row = diesel::sql_query(
         "WITH owned AS (SELECT id FROM tracked_accounts WHERE user_id = $3 AND id IN ($1, $2)),
-         pa AS (SELECT DISTINCT c.ig_profile_id FROM comments c JOIN tracked_account_posts t ON t.post_id = c.post_id
-                WHERE t.tracked_account_id = $1 AND $1 IN (SELECT id FROM owned)),
-         pb AS (SELECT DISTINCT c.ig_profile_id FROM comments c JOIN tracked_account_posts t ON t.post_id = c.post_id
-                WHERE t.tracked_account_id = $2 AND $2 IN (SELECT id FROM owned))
+         pa AS (SELECT DISTINCT a.ig_profile_id FROM audience_comments a
+                WHERE a.tracked_account_id = $1 AND $1 IN (SELECT id FROM owned)),
+         pb AS (SELECT DISTINCT a.ig_profile_id FROM audience_comments a
+                WHERE a.tracked_account_id = $2 AND $2 IN (SELECT id FROM owned))
          SELECT (SELECT count(*) FROM owned) AS owned, (SELECT count(*) FROM pa) AS ca, (SELECT count(*) FROM pb) AS cb,
                 (SELECT count(*) FROM pa JOIN pb USING (ig_profile_id)) AS shared",
     )
@@ -235,8 +236,7 @@ pub async fn commenter_count(conn: &mut AsyncPgConnection, account_id: i64) -> Q
         n: i64,
     }
     let n: N = diesel::sql_query(
-        "SELECT count(DISTINCT c.ig_profile_id) AS n FROM comments c
-         JOIN tracked_account_posts t ON t.post_id = c.post_id WHERE t.tracked_account_id = $1",
+        "SELECT count(DISTINCT a.ig_profile_id) AS n FROM audience_comments a WHERE a.tracked_account_id = $1",
     )
     .bind::<BigInt, _>(account_id)
     .get_result(conn)
@@ -265,10 +265,10 @@ pub async fn commenters(
     }
     let rows = diesel::sql_query(
         "WITH mine AS (
-            SELECT c.ig_profile_id, count(*) AS comments, max(c.commented_at) AS last_comment_at
-            FROM comments c JOIN tracked_account_posts t ON t.post_id = c.post_id
-            WHERE t.tracked_account_id = $1 AND c.ig_profile_id > $2
-            GROUP BY c.ig_profile_id ORDER BY c.ig_profile_id LIMIT $3)
+            SELECT a.ig_profile_id, count(*) AS comments, max(a.commented_at) AS last_comment_at
+            FROM audience_comments a
+            WHERE a.tracked_account_id = $1 AND a.ig_profile_id > $2
+            GROUP BY a.ig_profile_id ORDER BY a.ig_profile_id LIMIT $3)
          SELECT pr.id, pr.username, mine.comments, pr.is_private, pr.is_verified, pr.is_business,
                 pic.fetch_status AS picture_status,
                 coalesce(k.profile_type, CASE WHEN pic.fetch_status = 'default_avatar' THEN 'default_avatar' END) AS profile_type,

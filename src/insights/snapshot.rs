@@ -11,7 +11,7 @@ use crate::vision::{Gender, PictureResult};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Snapshot {
-    /// Version of this layout.
+    /// Version of this layout: 2 since the coverage funnel (`sample.funnel`).
     pub schema: u32,
     pub analysis_id: i64,
     pub account_id: i64,
@@ -35,41 +35,134 @@ pub struct Snapshot {
     pub cost: Cost,
 }
 
-/// What the estimate rests on.
+/// What the estimate rests on: the posts covered, the time window and the coverage funnel.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Sample {
     pub posts_covered: usize,
+    /// How the posts were chosen: `input` (every post of the imported files) or
+    /// `latest_posts` (the account's newest `posts_limit`). Absent before schema 2.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub posts_scope: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub posts_limit: Option<usize>,
+    /// Comments analysed (`funnel.comments.analysed`).
     pub comments: usize,
+    /// Unique commenters of those comments (`funnel.commenters.unique`).
     pub unique_commenters: usize,
-    pub pictures_classified: usize,
-    pub unavailable: Unavailable,
+    /// From the input to the labels given: every count of the analysis in one place. Absent
+    /// in snapshots made before schema 2.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub funnel: Option<Funnel>,
     pub first_comment_at: Option<DateTime<Utc>>,
     pub last_comment_at: Option<DateTime<Utc>>,
     pub first_post_at: Option<DateTime<Utc>>,
     pub last_post_at: Option<DateTime<Utc>>,
 }
 
-/// Commenters without a classified picture, by reason.
-#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
-pub struct Unavailable {
-    /// The picture link had expired.
-    pub expired: usize,
-    /// Not a picture, or unreadable.
-    pub rejected: usize,
-    /// Download kept failing.
-    pub failed: usize,
-    /// Private accounts (not classified unless the operator opts in).
-    pub private: usize,
-    /// No picture link in the data.
-    pub no_picture: usize,
-    /// Fetched but not classified yet.
-    pub not_classified: usize,
+/// The coverage funnel: comments in → set aside → analysed; their unique commenters → with a
+/// picture link → picture available → classified → typed person → gender or age given. Each
+/// step is the one before less what is counted beside it, so the numbers add up.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Funnel {
+    pub comments: CommentFunnel,
+    pub commenters: CommenterFunnel,
 }
 
-impl Unavailable {
+/// Comments, from the input to those analysed:
+/// `in_input + stored_earlier = set_aside.total() + analysed`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommentFunnel {
+    /// Comment records in this analysis's input (its import files or scrape runs), replies
+    /// included.
+    pub in_input: usize,
+    /// Comments on the covered posts that were stored before, by earlier imports or scrapes.
+    pub stored_earlier: usize,
+    pub set_aside: SetAside,
+    pub analysed: usize,
+    /// Posts of other accounts in the input, set aside with their comments.
+    pub posts_foreign: usize,
+    /// Posts whose owner the input does not name (a comment export), taken as the account's.
+    pub posts_without_owner: usize,
+    /// Profiles of other accounts in the input that do not comment here.
+    pub profiles_foreign: usize,
+    /// Items of the input that could not be read at all.
+    pub items_unreadable: usize,
+}
+
+/// Comments not analysed, by reason.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SetAside {
+    /// Written by the account itself or by an author of the post (its own replies).
+    pub owner: usize,
+    /// On posts of other accounts.
+    pub foreign: usize,
+    /// The same comment again in the input.
+    pub duplicate: usize,
+    /// Unreadable comment records (no id, no author, no post).
+    pub rejected: usize,
+    /// By people erased at their request (or on their posts).
+    pub suppressed: usize,
+    /// On posts outside the covered ones (a scrape covers the newest `posts_limit`).
+    pub outside_posts: usize,
+}
+
+impl SetAside {
     #[must_use]
     pub fn total(&self) -> usize {
-        self.expired + self.rejected + self.failed + self.private + self.no_picture + self.not_classified
+        self.owner + self.foreign + self.duplicate + self.rejected + self.suppressed + self.outside_posts
+    }
+}
+
+/// Unique commenters, from all of them to those given a label:
+/// `unique = classified + not_classified.total()`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommenterFunnel {
+    pub unique: usize,
+    /// With a picture link in the data (`unique - not_classified.no_picture`).
+    pub with_picture: usize,
+    /// Whose picture could be judged: downloaded, or recognised as Instagram's default avatar
+    /// from its link (`with_picture` less private, expired, unreadable, failed and pending).
+    pub picture_available: usize,
+    /// With a result (`picture_available - not_classified.unclassified`).
+    pub classified: usize,
+    /// Of those, default avatars recognised from the link alone (never downloaded).
+    pub recognised_from_link: usize,
+    /// Classified pictures typed as counted in gender and age shares (a person).
+    pub person: usize,
+    pub gender_given: usize,
+    pub age_given: usize,
+    pub not_classified: NotClassified,
+}
+
+/// Commenters without a result, by reason.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NotClassified {
+    /// No picture link in the data.
+    pub no_picture: usize,
+    /// Private accounts (not downloaded unless the operator opts in).
+    pub private: usize,
+    /// The picture link had expired.
+    pub expired: usize,
+    /// Downloaded, but not a picture, or unreadable.
+    pub unreadable: usize,
+    /// The download kept failing.
+    pub failed: usize,
+    /// Not downloaded yet.
+    pub pending: usize,
+    /// Downloaded, not classified.
+    pub unclassified: usize,
+}
+
+impl NotClassified {
+    #[must_use]
+    pub fn total(&self) -> usize {
+        self.no_picture
+            + self.private
+            + self.expired
+            + self.unreadable
+            + self.failed
+            + self.pending
+            + self.unclassified
     }
 }
 
@@ -102,6 +195,7 @@ pub struct PostBreakdown {
     pub ig_post_id: String,
     pub url: Option<String>,
     pub posted_at: Option<DateTime<Utc>>,
+    /// Comments analysed (the account's own replies are not).
     pub comments: usize,
     pub unique_commenters: usize,
     pub classified: usize,

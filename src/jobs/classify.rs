@@ -112,6 +112,7 @@ impl Job for ClassifyPictures {
             Err(ClassifyError::Other(e)) => return Err(stage_failed(&env, analysis_id, &job, e, false).await),
         }
         let mut conn = env.pool.get().await?;
+        crate::insights::funnel::record_progress(&mut conn, analysis_id).await?;
         pipeline::after_classify(&mut conn, &env.config, analysis_id).await?;
         Ok(())
     }

@@ -9,6 +9,7 @@ use serde_json::json;
 use super::JobEnv;
 use super::pipeline::{load_active, stage_failed};
 use crate::analyses::{self, Stage};
+use crate::insights::funnel;
 use crate::profiles::fetch::{self, FetchStageError};
 use crate::queue::{Job, JobContext, JobError};
 
@@ -35,12 +36,14 @@ impl Job for FetchPictures {
             tracing::info!(analysis_id = %analysis_id, stage = "fetch_pictures", "analysis already past this stage: this run of its job does nothing");
             return Ok(());
         }
+        // The posts a scrape covers are fixed now, before their commenters' pictures are fetched.
+        funnel::fix_covered_posts(&mut *env.pool.get().await?, &analysis, account.max_posts).await?;
         let pool = env.pool.clone();
         let result = fetch::fetch_account_pictures(
             &env.pool,
             &env.clients.pictures,
             &env.config.settings.pictures,
-            account.id,
+            fetch::Audience { account_id: account.id, analysis_id },
             env.config.settings.privacy.classify_private_accounts,
             |r: fetch::FetchReport| {
                 let pool = pool.clone();
@@ -61,6 +64,7 @@ impl Job for FetchPictures {
             Ok(report) => {
                 tracing::info!(analysis_id, ?report, "pictures fetched");
                 let mut conn = env.pool.get().await?;
+                funnel::record_progress(&mut conn, analysis_id).await?;
                 // Cancelled while fetching: nothing will classify these for it.
                 if analyses::get_analysis(&mut conn, analysis_id).await?.status == "cancelled" {
                     crate::insights::classify::release_account(&mut conn, account.id).await?;

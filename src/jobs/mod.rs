@@ -5,6 +5,7 @@
 
 pub mod classify;
 pub mod fetch_pictures;
+pub mod import;
 pub mod pipeline;
 pub mod probe;
 pub mod prune;

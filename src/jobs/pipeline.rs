@@ -20,7 +20,12 @@ pub fn scrape_size(account: &TrackedAccount) -> i64 {
     i64::from(account.max_posts) * i64::from(account.max_comments_per_post)
 }
 
-fn stage_job<J: Job>(config: &Config, job: &J, analysis_id: i64, size: i64) -> serde_json::Result<NewJob> {
+pub(super) fn stage_job<J: Job>(
+    config: &Config,
+    job: &J,
+    analysis_id: i64,
+    size: i64,
+) -> serde_json::Result<NewJob> {
     Ok(NewJob::new(job, config.settings.queue.default_max_attempts)?
         .dedupe_key(format!("analysis:{analysis_id}:{}", J::KIND))
         .routed_by_size(size, config.settings.queue.large_job_threshold))

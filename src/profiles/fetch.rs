@@ -45,7 +45,15 @@ pub enum FetchStageError {
     Pool(#[from] diesel_async::pooled_connection::deadpool::PoolError),
 }
 
-/// Fetches the pending current pictures of `account_id`'s commenters; `on_batch` is called
+/// Whose pictures to fetch: the commenters of an analysis's covered posts (the account's own
+/// replies aside: the `audience_comments` view).
+#[derive(Debug, Clone, Copy)]
+pub struct Audience {
+    pub account_id: i64,
+    pub analysis_id: i64,
+}
+
+/// Fetches the pending current pictures of an analysis's commenters; `on_batch` is called
 /// after each batch with the running totals (progress).
 ///
 /// # Errors
@@ -54,7 +62,7 @@ pub async fn fetch_account_pictures<F, Fut>(
     pool: &DbPool,
     client: &PictureClient,
     settings: &PictureSettings,
-    account_id: i64,
+    audience: Audience,
     include_private: bool,
     mut on_batch: F,
 ) -> Result<FetchReport, FetchStageError>
@@ -64,7 +72,7 @@ where
 {
     let mut report = FetchReport::default();
     loop {
-        let pending = due_pictures(pool, account_id, settings.max_attempts, include_private).await?;
+        let pending = due_pictures(pool, audience, settings.max_attempts, include_private).await?;
         if pending.is_empty() {
             return Ok(report);
         }
@@ -93,11 +101,11 @@ where
     }
 }
 
-/// The current picture of each commenter of the account, if it is still to be fetched.
+/// The current picture of each commenter of the analysis, if it is still to be fetched.
 /// Private accounts' pictures are left alone unless `include_private`.
 async fn due_pictures(
     pool: &DbPool,
-    account_id: i64,
+    audience: Audience,
     max_attempts: i32,
     include_private: bool,
 ) -> Result<Vec<Pending>, FetchStageError> {
@@ -109,18 +117,19 @@ async fn due_pictures(
             FROM profile_pictures pp
             JOIN ig_profiles pr ON pr.id = pp.ig_profile_id AND ($4 OR pr.is_private IS NOT TRUE)
             WHERE pp.ig_profile_id IN (
-                SELECT c.ig_profile_id FROM comments c
-                JOIN tracked_account_posts tap ON tap.post_id = c.post_id
-                WHERE tap.tracked_account_id = $1)
+                SELECT a.ig_profile_id FROM audience_comments a
+                JOIN analysis_posts ap ON ap.post_id = a.post_id AND ap.analysis_id = $5
+                WHERE a.tracked_account_id = $1)
             ORDER BY pp.ig_profile_id, pp.created_at DESC, pp.id DESC
          ) latest
          WHERE fetch_status = 'pending' AND fetch_attempts < $2
          ORDER BY id LIMIT $3",
     )
-    .bind::<BigInt, _>(account_id)
+    .bind::<BigInt, _>(audience.account_id)
     .bind::<Integer, _>(max_attempts)
     .bind::<BigInt, _>(BATCH)
     .bind::<diesel::sql_types::Bool, _>(include_private)
+    .bind::<BigInt, _>(audience.analysis_id)
     .load(&mut conn)
     .await?)
 }

@@ -15,6 +15,18 @@ pub enum Format {
     Csv,
 }
 
+impl Format {
+    /// The format's name for people.
+    #[must_use]
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::JsonArray => "JSON array",
+            Self::JsonLines => "JSON lines",
+            Self::Csv => "CSV",
+        }
+    }
+}
+
 /// One item as read, before interpretation.
 #[derive(Debug)]
 pub struct RawItem {

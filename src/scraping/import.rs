@@ -8,9 +8,10 @@ use diesel_async::{AsyncConnection, AsyncPgConnection};
 use serde::Serialize;
 
 use super::export::{self, ExportError, Format};
+use super::intake::{self, Intake, Source};
 use super::items::{self, Records, Rejection};
-use super::store::{self, StoreStats};
-use crate::accounts::{self, TrackedAccount};
+use super::store::{ForAnalysis, StoreStats};
+use crate::accounts::TrackedAccount;
 use crate::privacy::{self, PrivacyKey};
 
 /// One item not used, and why.
@@ -28,6 +29,8 @@ pub struct FileReport {
     pub items: usize,
     #[serde(flatten)]
     pub stats: StoreStats,
+    /// What the file held and what of it was set aside, by reason.
+    pub intake: Intake,
     pub rejected: Vec<RejectedItem>,
 }
 
@@ -45,27 +48,58 @@ pub enum ImportError {
     Database { file: PathBuf, source: diesel::result::Error },
     #[error("{file}: not imported: @{handle} was erased at their request, and their account takes no data")]
     Erased { file: PathBuf, handle: String },
+    #[error(
+        "{file}: nothing in it belongs to @{handle}: {posts} posts of other accounts ({owners}) were set aside. \
+         Import it for the account it is about (--account)"
+    )]
+    OtherAccounts { file: PathBuf, handle: String, posts: usize, owners: String },
 }
 
-/// Parses a whole export into records and rejections (no database involved).
+impl From<diesel::result::Error> for ImportError {
+    /// A database error outside any one file's work (the file is named by the caller).
+    fn from(source: diesel::result::Error) -> Self {
+        Self::Database { file: PathBuf::new(), source }
+    }
+}
+
+/// A file's contents, parsed (no database involved).
+pub struct Parsed {
+    pub format: Format,
+    pub items: usize,
+    pub records: Records,
+    pub rejected: Vec<RejectedItem>,
+    /// Rejected items that were not comments (unreadable, or not Instagram items).
+    pub unreadable: usize,
+}
+
+/// Parses a whole export into records and rejections (no database involved). Comments among
+/// the rejected items are counted in `records.rejected_comments`.
 ///
 /// # Errors
 /// When the file is not an export, or holds nothing usable.
-pub fn parse_file(
-    file: &Path,
-    bytes: &[u8],
-) -> Result<(Format, usize, Records, Vec<RejectedItem>), ImportError> {
+pub fn parse_file(file: &Path, bytes: &[u8]) -> Result<Parsed, ImportError> {
     let (format, raw) = export::read_items(bytes)
         .map_err(|source| ImportError::NotAnExport { file: file.to_owned(), source })?;
     let mut records = Records::default();
     let mut rejected = Vec::new();
+    let mut unreadable = 0;
     let reject = |position, reason: String| RejectedItem { file: file.to_owned(), position, reason };
     for item in &raw {
         match &item.value {
-            Err(reason) => rejected.push(reject(item.position, reason.clone())),
+            Err(reason) => {
+                unreadable += 1;
+                rejected.push(reject(item.position, reason.clone()));
+            }
             Ok(value) => match items::parse_item(value) {
                 Ok(r) => records.extend(r),
-                Err(e) => rejected.push(reject(item.position, e.to_string())),
+                Err(e) => {
+                    if e.is_comment() {
+                        records.rejected_comments += 1;
+                    } else {
+                        unreadable += 1;
+                    }
+                    rejected.push(reject(item.position, e.to_string()));
+                }
             },
         }
     }
@@ -74,61 +108,82 @@ pub fn parse_file(
             rejected.first().map_or_else(|| "the file holds no items".to_owned(), |r| r.reason.clone());
         return Err(ImportError::NothingUsable { file: file.to_owned(), items: raw.len(), first });
     }
-    Ok((format, raw.len(), records, rejected))
+    Ok(Parsed { format, items: raw.len(), records, rejected, unreadable })
 }
 
-/// Imports one file for `account` in one transaction.
+/// Imports one file for `account` (as the input of `analysis`, when given) inside the
+/// caller's transaction: the intake rules ([`intake::take_in`]), then storage.
 ///
 /// # Errors
-/// Unreadable file, not an export, or a database failure (then nothing of the file is kept).
+/// Unreadable file, not an export, the account's owner erased, or a database failure.
 pub async fn import_file(
     conn: &mut AsyncPgConnection,
     privacy: &PrivacyKey,
     account: &TrackedAccount,
     file: &Path,
+    analysis: Option<ForAnalysis>,
 ) -> Result<FileReport, ImportError> {
     let bytes =
         tokio::fs::read(file).await.map_err(|source| ImportError::Read { file: file.to_owned(), source })?;
-    let (format, items, records, rejected) = parse_file(file, &bytes)?;
+    let parsed = parse_file(file, &bytes)?;
     drop(bytes);
-    let handle = account.handle.clone();
-    let account_id = account.id;
-    let stats = conn
-        .transaction::<_, diesel::result::Error, _>(async move |conn| {
-            let own = records.profiles.iter().find(|p| p.username == handle).cloned();
-            let mut records = without_account_itself(records, &handle);
-            let suppressed = privacy::drop_suppressed(conn, privacy, &mut records).await?;
-            // An erased owner's account takes nothing: the posts are theirs, and a comment
-            // export names no post owner to drop them by. Checked under the erasure lock
-            // `drop_suppressed` took.
-            if !privacy::suppressed_usernames(conn, privacy, &[handle.as_str()]).await?.is_empty() {
-                return Ok(None);
-            }
-            // The account's own profile, when the file has it, updates the account.
-            if let Some(own) = own {
-                accounts::update_account_details(
-                    conn,
-                    account_id,
-                    own.ig_user_id.as_deref(),
-                    own.followers_count,
-                )
-                .await?;
-            }
-            let mut stats = store::store_records(conn, Some(account_id), &records).await?;
-            stats.suppressed = suppressed;
-            Ok(Some(stats))
-        })
+    let database = |source| ImportError::Database { file: file.to_owned(), source };
+    // An erased owner's account takes nothing: the posts are theirs, and a comment export names
+    // no post owner to drop them by. Checked under the erasure lock `take_in` takes.
+    privacy::hold_off_erasure(conn).await.map_err(database)?;
+    if !privacy::suppressed_usernames(conn, privacy, &[account.handle.as_str()])
         .await
-        .map_err(|source| ImportError::Database { file: file.to_owned(), source })?
-        .ok_or_else(|| ImportError::Erased { file: file.to_owned(), handle: account.handle.clone() })?;
-    Ok(FileReport { file: file.to_owned(), format, items, stats, rejected })
+        .map_err(database)?
+        .is_empty()
+    {
+        return Err(ImportError::Erased { file: file.to_owned(), handle: account.handle.clone() });
+    }
+    let (stats, mut intake) =
+        intake::take_in(conn, privacy, account, analysis, Source::Account, parsed.records)
+            .await
+            .map_err(database)?;
+    intake.items_rejected = parsed.unreadable;
+    let kept = stats.posts_new + stats.posts_seen_before + intake.comments_kept;
+    if kept == 0 && intake.posts_foreign > 0 {
+        let owners = intake.foreign_owners.iter().map(|o| format!("@{o}")).collect::<Vec<_>>().join(", ");
+        return Err(ImportError::OtherAccounts {
+            file: file.to_owned(),
+            handle: account.handle.clone(),
+            posts: intake.posts_foreign,
+            owners: if owners.is_empty() { "owners not named".to_owned() } else { owners },
+        });
+    }
+    Ok(FileReport {
+        file: file.to_owned(),
+        format: parsed.format,
+        items: parsed.items,
+        stats,
+        intake,
+        rejected: parsed.rejected,
+    })
 }
 
-/// The tracked account is not one of its own commenters' profiles to classify: keep its
-/// comments (replies to commenters) but do not count it as a commenter profile record.
-fn without_account_itself(mut records: Records, handle: &str) -> Records {
-    records.profiles.retain(|p| p.username != handle);
-    records
+/// Imports one file for `account` in a transaction of its own (`audiencelens import`): a file
+/// that is not an export writes nothing; in a mixed file every valid item is kept.
+///
+/// # Errors
+/// As [`import_file`]; then nothing of the file is kept.
+pub async fn import_file_alone(
+    conn: &mut AsyncPgConnection,
+    privacy: &PrivacyKey,
+    account: &TrackedAccount,
+    file: &Path,
+) -> Result<FileReport, ImportError> {
+    let file = file.to_owned();
+    let failed = file.clone();
+    conn.transaction::<_, ImportError, _>(async move |conn| {
+        import_file(conn, privacy, account, &file, None).await
+    })
+    .await
+    .map_err(|e| match e {
+        ImportError::Database { source, .. } => ImportError::Database { file: failed, source },
+        other => other,
+    })
 }
 
 /// Rejections never carry item contents (they may hold personal data), only positions.

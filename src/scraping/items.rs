@@ -21,6 +21,28 @@ pub struct PostRecord {
     pub posted_at: Option<DateTime<Utc>>,
     pub comments_count: Option<i32>,
     pub likes_count: Option<i32>,
+    /// Lower-case usernames of the accounts that published the post with its owner
+    /// (`coauthorProducers`: collaboration posts).
+    pub coauthors: Vec<String>,
+}
+
+impl PostRecord {
+    /// A post known only by its id (a comment named it).
+    #[must_use]
+    pub fn bare(ig_post_id: String, url: Option<String>) -> Self {
+        Self {
+            ig_post_id,
+            short_code: None,
+            owner_username: None,
+            owner_ig_id: None,
+            url,
+            post_type: None,
+            posted_at: None,
+            comments_count: None,
+            likes_count: None,
+            coauthors: Vec::new(),
+        }
+    }
 }
 
 /// A person as the sources show them; identity is the user id when given, else the username.
@@ -40,6 +62,9 @@ pub struct ProfileRecord {
 pub struct CommentRecord {
     pub ig_comment_id: String,
     pub ig_post_id: String,
+    /// The post's address as the item gave it (`postUrl`), for a post known only from its
+    /// comments.
+    pub post_url: Option<String>,
     /// The comment this one replies to.
     pub parent_ig_comment_id: Option<String>,
     pub author: ProfileRecord,
@@ -54,6 +79,9 @@ pub struct Records {
     pub posts: Vec<PostRecord>,
     pub comments: Vec<CommentRecord>,
     pub profiles: Vec<ProfileRecord>,
+    /// Comments carried inside a post or a comment (`latestComments`, `replies`) that could not
+    /// be read (no id, no author): counted, never silently lost.
+    pub rejected_comments: usize,
 }
 
 impl Records {
@@ -61,11 +89,20 @@ impl Records {
         self.posts.extend(other.posts);
         self.comments.extend(other.comments);
         self.profiles.extend(other.profiles);
+        self.rejected_comments += other.rejected_comments;
     }
 
     #[must_use]
     pub fn is_empty(&self) -> bool {
         self.posts.is_empty() && self.comments.is_empty() && self.profiles.is_empty()
+    }
+}
+
+impl Rejection {
+    /// Whether the rejected item was a comment (it counts among the comments of the input).
+    #[must_use]
+    pub fn is_comment(&self) -> bool {
+        matches!(self, Self::CommentWithoutId | Self::CommentWithoutAuthor | Self::CommentWithoutPost)
     }
 }
 
@@ -118,7 +155,11 @@ pub fn detect_shape(item: &Map<String, Value>) -> Option<Shape> {
     if has("username") && profile_fields.iter().any(|f| has(f)) {
         return Some(Shape::Profile);
     }
-    if has("text") && (has("postUrl") || has("commentUrl") || has("ownerUsername") || has("owner")) {
+    // A GIF or sticker comment has an empty text (a CSV export leaves the cell empty: absent).
+    let commented = has("text") || has("media") || has("postUrl") || has("commentUrl");
+    let authored = has("ownerUsername") || has("owner");
+    let addressed = has("postUrl") || has("commentUrl");
+    if commented && (authored || addressed) {
         return Some(Shape::Comment);
     }
     None
@@ -171,16 +212,40 @@ fn parse_post(map: &Map<String, Value>) -> Result<Records, Rejection> {
         posted_at: time_at(map, &["timestamp", "takenAtTimestamp", "taken_at"]),
         comments_count: i64_at(map, &["commentsCount"]).and_then(|n| i32::try_from(n).ok()),
         likes_count: i64_at(map, &["likesCount"]).and_then(|n| i32::try_from(n).ok()).filter(|n| *n >= 0),
+        coauthors: coauthors(map),
     });
-    // Embedded comments ride along; a bad one is skipped, not the post.
+    // Embedded comments ride along; a bad one is counted and skipped, not the post.
     if let Some(Value::Array(comments)) = map.get("latestComments") {
         for c in comments {
-            if let Value::Object(c) = c {
-                let _ = parse_comment(c, &ig_post_id, None, &mut out);
+            let read = match c {
+                Value::Object(c) => parse_comment(c, &ig_post_id, None, &mut out).is_ok(),
+                _ => false,
+            };
+            if !read {
+                out.rejected_comments += 1;
             }
         }
     }
     Ok(out)
+}
+
+/// The co-authors of a collaboration post (`coauthorProducers`: objects with a username, or
+/// bare usernames), lower-case.
+fn coauthors(map: &Map<String, Value>) -> Vec<String> {
+    let Some(Value::Array(list)) = map.get("coauthorProducers") else { return Vec::new() };
+    let mut names: Vec<String> = list
+        .iter()
+        .filter_map(|v| match v {
+            Value::String(s) => Some(s.as_str()),
+            Value::Object(o) => str_at(o, &["username"]),
+            _ => None,
+        })
+        .filter(|s| !s.is_empty())
+        .map(str::to_ascii_lowercase)
+        .collect();
+    names.sort();
+    names.dedup();
+    names
 }
 
 /// The post a comment belongs to: given by the caller, or from its `postUrl`/`commentUrl`.
@@ -219,6 +284,7 @@ fn parse_comment(
     out.comments.push(CommentRecord {
         ig_comment_id: id.clone(),
         ig_post_id: ig_post_id.to_owned(),
+        post_url: str_at(map, &["postUrl"]).filter(|u| post_id_from_url(u).is_some()).map(post_address),
         parent_ig_comment_id: parent.map(str::to_owned),
         author,
         body: str_at(map, &["text"]).map(str::to_owned),
@@ -227,12 +293,23 @@ fn parse_comment(
     });
     if let Some(Value::Array(replies)) = map.get("replies") {
         for r in replies {
-            if let Value::Object(r) = r {
-                let _ = parse_comment(r, ig_post_id, Some(&id), out);
+            let read = match r {
+                Value::Object(r) => parse_comment(r, ig_post_id, Some(&id), out).is_ok(),
+                _ => false,
+            };
+            if !read {
+                out.rejected_comments += 1;
             }
         }
     }
     Ok(())
+}
+
+/// A post's address without its query and without a comment's `/c/ID` tail.
+fn post_address(url: &str) -> String {
+    let path = url.split(['?', '#']).next().unwrap_or(url);
+    let path = path.find("/c/").map_or(path, |at| &path[..at]);
+    if path.ends_with('/') { path.to_owned() } else { format!("{path}/") }
 }
 
 fn parse_profile_item(map: &Map<String, Value>) -> Result<Records, Rejection> {
@@ -250,12 +327,18 @@ fn parse_profile_item(map: &Map<String, Value>) -> Result<Records, Rejection> {
         profile_pic_url: str_at(map, &["profilePicUrl", "profile_pic_url", "profilePicUrlHD"])
             .map(str::to_owned),
     });
-    // A profile item carries the account's latest posts (with their comments).
+    // A profile item carries the account's latest posts (with their comments): the profile's
+    // own, whether or not each names its owner.
     if let Some(Value::Array(posts)) = map.get("latestPosts") {
         for p in posts {
             if let Value::Object(p) = p
-                && let Ok(records) = parse_post(p)
+                && let Ok(mut records) = parse_post(p)
             {
+                for post in &mut records.posts {
+                    if post.owner_username.is_none() {
+                        post.owner_username = Some(username.to_ascii_lowercase());
+                    }
+                }
                 out.extend(records);
             }
         }

@@ -8,9 +8,11 @@ use diesel_async::RunQueryDsl;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
+use super::intake::Source;
 use super::runs::{self, RunOutcome, RunPlan, ScrapeError};
 use crate::accounts::{InstagramHandle, TrackedAccount};
 use crate::analyses;
+use crate::analyses::NEWEST_FIRST;
 use crate::clients::apify::ApifyClient;
 use crate::config::ApifySettings;
 use crate::db::DbPool;
@@ -64,7 +66,8 @@ impl Scraper<'_> {
             input,
             max_items: u64::try_from(account.max_posts).unwrap_or(1),
             max_charge_usd: self.settings.max_charge_usd_per_run,
-            account_id: Some(account.id),
+            account,
+            source: Source::Account,
         };
         let outcome = runs::run_and_store(self.pool, self.apify, self.privacy, &plan, &self.cancel).await?;
         Ok(outcome)
@@ -110,18 +113,18 @@ impl Scraper<'_> {
             comments_count: Option<i32>,
         }
         let mut conn = self.pool.get().await?;
-        let due: Vec<Due> = diesel::sql_query(
+        let due: Vec<Due> = diesel::sql_query(format!(
             "SELECT id, url, comments_count FROM (
                 SELECT p.id, coalesce(p.url, 'https://www.instagram.com/p/' || p.short_code || '/') AS url,
                        p.comments_count, p.comments_scraped_count
                 FROM posts p JOIN tracked_account_posts tap ON tap.post_id = p.id
                 WHERE tap.tracked_account_id = $1 AND (p.url IS NOT NULL OR p.short_code IS NOT NULL)
-                ORDER BY p.posted_at DESC NULLS LAST, p.id DESC
+                ORDER BY {NEWEST_FIRST}
                 LIMIT $2
              ) latest
              WHERE comments_scraped_count IS NULL OR coalesce(comments_count, 0) > comments_scraped_count
-             ORDER BY id",
-        )
+             ORDER BY id"
+        ))
         .bind::<BigInt, _>(account.id)
         .bind::<BigInt, _>(i64::from(account.max_posts))
         .load(&mut conn)
@@ -149,7 +152,8 @@ impl Scraper<'_> {
                 }),
                 max_items: (chunk.len() as u64) * u64::try_from(account.max_comments_per_post).unwrap_or(1),
                 max_charge_usd: self.settings.max_charge_usd_per_run,
-                account_id: Some(account.id),
+                account,
+                source: Source::Account,
             };
             let outcome =
                 runs::run_and_store(self.pool, self.apify, self.privacy, &plan, &self.cancel).await?;
@@ -207,7 +211,8 @@ impl Scraper<'_> {
                 input,
                 max_items: names.len() as u64,
                 max_charge_usd: self.settings.max_charge_usd_per_run,
-                account_id: None,
+                account,
+                source: Source::CommenterProfiles,
             };
             outcomes
                 .push(runs::run_and_store(self.pool, self.apify, self.privacy, &plan, &self.cancel).await?);
@@ -292,9 +297,8 @@ async fn profiles_due(
     }
     let names: Vec<Name> = diesel::sql_query(
         "SELECT DISTINCT pr.username FROM ig_profiles pr
-         JOIN comments c ON c.ig_profile_id = pr.id
-         JOIN tracked_account_posts tap ON tap.post_id = c.post_id
-         WHERE tap.tracked_account_id = $1
+         JOIN audience_comments a ON a.ig_profile_id = pr.id
+         WHERE a.tracked_account_id = $1
            AND (pr.is_private IS NULL OR pr.refreshed_at < now() - make_interval(days => $2))
          ORDER BY pr.username",
     )

@@ -9,8 +9,10 @@ use diesel_async::{AsyncConnection, RunQueryDsl};
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
+use super::intake::{self, Intake, Source};
 use super::items::{self, Records};
-use super::store::{self, StoreStats};
+use super::store::{ForAnalysis, StoreStats};
+use crate::accounts::TrackedAccount;
 use crate::clients::apify::{ApifyClient, ApifyError, RunRequest};
 use crate::db::DbPool;
 use crate::privacy::PrivacyKey;
@@ -48,8 +50,10 @@ pub struct RunPlan<'a> {
     pub input: Value,
     pub max_items: u64,
     pub max_charge_usd: f64,
-    /// Posts found are attributed to this account.
-    pub account_id: Option<i64>,
+    /// The account analysed.
+    pub account: &'a TrackedAccount,
+    /// What the run's items are: the account's posts and comments, or its commenters' profiles.
+    pub source: Source,
 }
 
 /// What a finished run brought.
@@ -61,7 +65,6 @@ pub struct RunOutcome {
     pub usage_usd: f64,
     /// The run had already been stored by an earlier attempt.
     pub already_stored: bool,
-    pub records: Records,
 }
 
 #[derive(QueryableByName)]
@@ -138,17 +141,12 @@ pub async fn run_and_store(
             break;
         }
     }
-    let mut records = Records::default();
-    let mut rejected = 0;
-    for item in &all {
-        match items::parse_item(item) {
-            Ok(r) => records.extend(r),
-            Err(_) => rejected += 1,
-        }
-    }
+    let (records, rejected) = parse_items(&all);
+    let unreadable = rejected - records.rejected_comments;
     let usage = run.usage_total_usd.unwrap_or(0.0);
     let mut conn = pool.get().await?;
-    let (analysis_id, purpose, account_id) = (plan.analysis_id, plan.purpose.to_owned(), plan.account_id);
+    let (analysis_id, purpose, account, source) =
+        (plan.analysis_id, plan.purpose.to_owned(), plan.account, plan.source);
     let items = all.len();
     let stats = conn
         .transaction::<_, diesel::result::Error, _>(async |conn| {
@@ -168,41 +166,73 @@ pub async fn run_and_store(
             if marked == 0 {
                 return Ok(None);
             }
-            let suppressed = crate::privacy::drop_suppressed(conn, privacy, &mut records).await?;
-            let mut stats = store::store_records(conn, account_id, &records).await?;
-            stats.suppressed = suppressed;
+            let input = ForAnalysis { id: analysis_id, covers_input_posts: false };
+            let (stats, mut intake) =
+                intake::take_in(conn, privacy, account, Some(input), source, records).await?;
             crate::analyses::add_cost(conn, analysis_id, (usage * 1e6).round() as i64).await?;
             // Counted with the store: a process that dies after it neither loses nor repeats them.
-            let counts = progress_counts(&stats, rejected, account_id.is_some(), purpose == POSTS_PURPOSE);
+            intake.items_rejected = unreadable;
+            let counts = progress_counts(&stats, &intake, rejected, source, purpose == POSTS_PURPOSE);
             crate::analyses::add_progress(conn, analysis_id, &counts).await?;
             Ok(Some(stats))
         })
         .await?;
     let Some(stats) = stats else { return Ok(RunOutcome { already_stored: true, ..RunOutcome::default() }) };
-    Ok(RunOutcome { stats, items, rejected, usage_usd: usage, already_stored: false, records })
+    Ok(RunOutcome { stats, items, rejected, usage_usd: usage, already_stored: false })
+}
+
+/// A dataset's items as records, and how many could not be used (comments among them are
+/// counted in `rejected_comments`).
+fn parse_items(all: &[Value]) -> (Records, usize) {
+    let mut records = Records::default();
+    let mut rejected = 0;
+    for item in all {
+        match items::parse_item(item) {
+            Ok(r) => records.extend(r),
+            Err(e) => {
+                rejected += 1;
+                if e.is_comment() {
+                    records.rejected_comments += 1;
+                }
+            }
+        }
+    }
+    (records, rejected)
 }
 
 /// The purpose of an analysis's run of the account's posts.
 pub const POSTS_PURPOSE: &str = "posts";
 
 /// What a stored run adds to its analysis's progress. Runs of the account's posts and comments
-/// count new comments and commenters; only the posts run counts posts found (comment runs
-/// find the same posts again). A profile run (no account) counts only its rejected and
-/// suppressed items: the posts a profile item carries are the commenter's, not the account's.
+/// count new comments and commenters and the intake ([`Intake`]: comments read, set aside,
+/// kept); only the posts run counts posts found (comment runs find the same posts again). A
+/// profile run counts only its rejected and suppressed items: the posts a profile item carries
+/// are the commenter's, not the account's.
 fn progress_counts(
     s: &StoreStats,
+    intake: &Intake,
     rejected: usize,
-    of_account: bool,
+    source: Source,
     posts_run: bool,
 ) -> Vec<(&'static str, i64)> {
     let mut counts = vec![("items_rejected", rejected as i64), ("items_suppressed", s.suppressed as i64)];
-    if of_account {
+    if source == Source::Account {
+        let n = |v: usize| v as i64;
         counts.extend([
-            ("comments_stored", s.comments_new as i64),
-            ("commenters_new", s.commenters_new as i64),
+            ("comments_stored", n(s.comments_new)),
+            ("commenters_new", n(s.commenters_new)),
+            ("comments_read", n(intake.comments_read)),
+            ("comments_foreign", n(intake.comments_foreign)),
+            ("comments_duplicate", n(intake.comments_duplicate)),
+            ("comments_rejected", n(intake.comments_rejected)),
+            ("comments_suppressed", n(intake.comments_suppressed)),
+            ("comments_kept", n(intake.comments_kept)),
+            ("posts_foreign", n(intake.posts_foreign)),
+            ("profiles_foreign", n(intake.profiles_foreign)),
+            ("posts_without_owner", n(intake.posts_without_owner)),
         ]);
         if posts_run {
-            counts.push(("posts_found", (s.posts_new + s.posts_seen_before) as i64));
+            counts.push(("posts_found", n(s.posts_new + s.posts_seen_before)));
         }
     }
     counts

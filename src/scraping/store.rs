@@ -25,6 +25,8 @@ pub struct StoreStats {
     pub pictures_new: usize,
     /// Items about people who asked to be erased, dropped before storage.
     pub suppressed: usize,
+    /// Comments an analysis's input had already delivered (in an earlier file or run).
+    pub comments_repeated: usize,
 }
 
 impl std::ops::AddAssign for StoreStats {
@@ -37,6 +39,7 @@ impl std::ops::AddAssign for StoreStats {
         self.commenters_seen_before += o.commenters_seen_before;
         self.pictures_new += o.pictures_new;
         self.suppressed += o.suppressed;
+        self.comments_repeated += o.comments_repeated;
     }
 }
 
@@ -56,17 +59,32 @@ struct KeyedId {
     inserted: bool,
 }
 
-/// Stores `records`, attributing their posts to `account_id` when given.
+/// The analysis a batch is the input of.
+#[derive(Debug, Clone, Copy)]
+pub struct ForAnalysis {
+    pub id: i64,
+    /// The input's posts are the ones the analysis covers (an import).
+    pub covers_input_posts: bool,
+}
+
+/// Stores `records`, attributing their posts to `account_id` when given and recording them as
+/// the input of `analysis` when given.
 pub async fn store_records(
     conn: &mut AsyncPgConnection,
     account_id: Option<i64>,
+    analysis: Option<ForAnalysis>,
     records: &Records,
 ) -> QueryResult<StoreStats> {
     let mut stats = StoreStats::default();
     let posts = merge_posts(records);
     let post_ids = upsert_posts(conn, &posts, &mut stats).await?;
+    let mut ids: Vec<i64> = post_ids.values().copied().collect();
+    ids.sort_unstable();
     if let Some(account) = account_id {
-        link_posts(conn, account, &post_ids.values().copied().collect::<Vec<_>>()).await?;
+        link_posts(conn, account, &ids).await?;
+    }
+    if let Some(a) = analysis.filter(|a| a.covers_input_posts) {
+        cover_posts(conn, a.id, &ids).await?;
     }
     let (profiles, aliases) = merge_profiles(records);
     let mut profile_ids = upsert_profiles(conn, &profiles, &mut stats).await?;
@@ -77,29 +95,68 @@ pub async fn store_records(
     }
     stats.pictures_new = upsert_pictures(conn, &profiles, &profile_ids).await?;
     insert_comments(conn, records, &post_ids, &profile_ids, &mut stats).await?;
+    if let Some(a) = analysis {
+        stats.comments_repeated = record_input_comments(conn, a.id, records).await?;
+    }
     Ok(stats)
 }
 
-/// One record per post id; posts only referred to by comments get a bare row.
+/// Records `posts` as covered by the analysis.
+pub async fn cover_posts(conn: &mut AsyncPgConnection, analysis_id: i64, posts: &[i64]) -> QueryResult<()> {
+    diesel::sql_query(
+        "INSERT INTO analysis_posts (analysis_id, post_id) SELECT $1, unnest($2::bigint[]) ON CONFLICT DO NOTHING",
+    )
+    .bind::<BigInt, _>(analysis_id)
+    .bind::<Array<BigInt>, _>(posts)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Records the batch's comments as the analysis's input; returns how many it already had.
+async fn record_input_comments(
+    conn: &mut AsyncPgConnection,
+    analysis_id: i64,
+    records: &Records,
+) -> QueryResult<usize> {
+    let mut ids: Vec<&str> = records.comments.iter().map(|c| c.ig_comment_id.as_str()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    let n: Count = diesel::sql_query(
+        "WITH ins AS (
+            INSERT INTO analysis_comments (analysis_id, comment_id)
+            SELECT $1, id FROM comments WHERE ig_comment_id = ANY($2)
+            ON CONFLICT DO NOTHING RETURNING 1
+         ) SELECT count(*) AS n FROM ins",
+    )
+    .bind::<BigInt, _>(analysis_id)
+    .bind::<Array<Text>, _>(&ids)
+    .get_result(conn)
+    .await?;
+    Ok(ids.len().saturating_sub(n.n as usize))
+}
+
+/// One record per post id, in id order (rows are numbered in a repeatable order); posts only
+/// referred to by comments get a bare row, with the address the comments gave.
 fn merge_posts(records: &Records) -> Vec<PostRecord> {
     let mut by_id: HashMap<&str, PostRecord> = HashMap::new();
     for p in &records.posts {
         by_id.entry(&p.ig_post_id).and_modify(|e| merge_post(e, p)).or_insert_with(|| p.clone());
     }
     for c in &records.comments {
-        by_id.entry(&c.ig_post_id).or_insert_with(|| PostRecord {
-            ig_post_id: c.ig_post_id.clone(),
-            short_code: None,
-            owner_username: None,
-            owner_ig_id: None,
-            url: None,
-            post_type: None,
-            posted_at: None,
-            comments_count: None,
-            likes_count: None,
-        });
+        let post = by_id
+            .entry(&c.ig_post_id)
+            .or_insert_with(|| PostRecord::bare(c.ig_post_id.clone(), c.post_url.clone()));
+        if post.url.is_none() {
+            post.url.clone_from(&c.post_url);
+        }
     }
-    by_id.into_values().collect()
+    let mut posts: Vec<PostRecord> = by_id.into_values().collect();
+    posts.sort_by(|a, b| a.ig_post_id.cmp(&b.ig_post_id));
+    posts
 }
 
 fn merge_post(into: &mut PostRecord, from: &PostRecord) {
@@ -107,13 +164,22 @@ fn merge_post(into: &mut PostRecord, from: &PostRecord) {
         ($($f:ident),*) => { $( if into.$f.is_none() { into.$f.clone_from(&from.$f); } )* };
     }
     fill!(short_code, owner_username, owner_ig_id, url, post_type, posted_at, comments_count, likes_count);
+    for c in &from.coauthors {
+        if !into.coauthors.contains(c) {
+            into.coauthors.push(c.clone());
+        }
+    }
 }
 
-/// One record per person (keyed by username within a batch), the user id and flags of
-/// whichever source gave them; plus usernames that turned out to be another record's.
+/// One record per person (keyed by username within a batch): each field from the first
+/// record that gives it, the records taken in a canonical order so that the rows of a file in
+/// any order give the same person; the picture is the link that expires last (the newest).
+/// Also the usernames that turned out to be another record's.
 fn merge_profiles(records: &Records) -> (Vec<ProfileRecord>, HashMap<String, String>) {
+    let mut all: Vec<&ProfileRecord> =
+        records.profiles.iter().chain(records.comments.iter().map(|c| &c.author)).collect();
+    all.sort_by(|a, b| profile_order(a, b));
     let mut by_name: HashMap<String, ProfileRecord> = HashMap::new();
-    let all = records.profiles.iter().chain(records.comments.iter().map(|c| &c.author));
     for p in all {
         by_name
             .entry(p.username.to_ascii_lowercase())
@@ -121,15 +187,10 @@ fn merge_profiles(records: &Records) -> (Vec<ProfileRecord>, HashMap<String, Str
                 macro_rules! fill {
                     ($($f:ident),*) => { $( if e.$f.is_none() { e.$f.clone_from(&p.$f); } )* };
                 }
-                fill!(
-                    ig_user_id,
-                    full_name,
-                    is_private,
-                    is_verified,
-                    is_business,
-                    followers_count,
-                    profile_pic_url
-                );
+                fill!(ig_user_id, full_name, is_private, is_verified, is_business, followers_count);
+                if newer_picture(p.profile_pic_url.as_deref(), e.profile_pic_url.as_deref()) {
+                    e.profile_pic_url.clone_from(&p.profile_pic_url);
+                }
             })
             .or_insert_with(|| ProfileRecord { username: p.username.to_ascii_lowercase(), ..p.clone() });
     }
@@ -154,6 +215,29 @@ fn merge_profiles(records: &Records) -> (Vec<ProfileRecord>, HashMap<String, Str
     (merged, aliases)
 }
 
+/// A total order on a person's records (see [`merge_profiles`]).
+fn profile_order(a: &ProfileRecord, b: &ProfileRecord) -> std::cmp::Ordering {
+    a.username
+        .to_ascii_lowercase()
+        .cmp(&b.username.to_ascii_lowercase())
+        .then_with(|| a.ig_user_id.cmp(&b.ig_user_id))
+        .then_with(|| a.full_name.cmp(&b.full_name))
+        .then_with(|| {
+            (a.is_private, a.is_verified, a.is_business).cmp(&(b.is_private, b.is_verified, b.is_business))
+        })
+        .then_with(|| a.followers_count.cmp(&b.followers_count))
+        .then_with(|| a.profile_pic_url.cmp(&b.profile_pic_url))
+}
+
+/// Whether picture link `a` is newer than `b`: it expires later (its `oe`), then by text.
+fn newer_picture(a: Option<&str>, b: Option<&str>) -> bool {
+    match (a, b) {
+        (Some(a), Some(b)) => (picture_url::expires_at(a), a) > (picture_url::expires_at(b), b),
+        (Some(_), None) => true,
+        _ => false,
+    }
+}
+
 async fn upsert_posts(
     conn: &mut AsyncPgConnection,
     posts: &[PostRecord],
@@ -166,10 +250,14 @@ async fn upsert_posts(
     let ids: Vec<&str> = posts.iter().map(|p| p.ig_post_id.as_str()).collect();
     let rows: Vec<KeyedId> = diesel::sql_query(
         "INSERT INTO posts AS p (ig_post_id, short_code, owner_username, owner_ig_id, url, post_type, posted_at,
-                            comments_count, likes_count)
-         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
-                              $7::timestamptz[], $8::int[], $9::int[])
+                            comments_count, likes_count, coauthors)
+         SELECT i.id, i.code, i.owner, i.owner_id, i.url, i.type, i.at, i.comments, i.likes,
+                coalesce(string_to_array(i.coauthors, ' '), '{}')
+         FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+                     $7::timestamptz[], $8::int[], $9::int[], $10::text[])
+              AS i(id, code, owner, owner_id, url, type, at, comments, likes, coauthors)
          ON CONFLICT (ig_post_id) DO UPDATE SET
+            coauthors = ARRAY(SELECT DISTINCT unnest(p.coauthors || excluded.coauthors) ORDER BY 1),
             short_code = coalesce(excluded.short_code, p.short_code),
             owner_username = coalesce(excluded.owner_username, p.owner_username),
             owner_ig_id = coalesce(excluded.owner_ig_id, p.owner_ig_id),
@@ -190,6 +278,10 @@ async fn upsert_posts(
     .bind::<Array<Nullable<Timestamptz>>, _>(posts.iter().map(|p| p.posted_at).collect::<Vec<_>>())
     .bind::<Array<Nullable<Integer>>, _>(posts.iter().map(|p| p.comments_count).collect::<Vec<_>>())
     .bind::<Array<Nullable<Integer>>, _>(posts.iter().map(|p| p.likes_count).collect::<Vec<_>>())
+    // Usernames hold no spaces: a list per post travels as one space-separated string.
+    .bind::<Array<Nullable<Text>>, _>(
+        posts.iter().map(|p| (!p.coauthors.is_empty()).then(|| p.coauthors.join(" "))).collect::<Vec<_>>(),
+    )
     .load(conn)
     .await?;
     Ok(count_and_map(rows, &mut stats.posts_new, &mut stats.posts_seen_before))

@@ -57,8 +57,12 @@ pub struct Breakdown {
     pub n: usize,
     /// `n` over classified pictures.
     pub coverage: f64,
+    /// Empty when `n` is 0: there is no estimate (`no_estimate` says why).
     pub raw: Vec<Share>,
     pub corrected: Option<Vec<Corrected>>,
+    /// Why there are no shares, in words, when there are none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub no_estimate: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -71,11 +75,16 @@ pub struct CalibrationInfo {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AudienceEstimate {
     pub model: String,
-    /// Pictures given, classified and failed (unreadable, unsupported, ...).
+    /// Pictures given, classified and not classified (unreadable, unsupported, expired, ...).
     pub pictures: usize,
     pub classified: usize,
-    pub failed: usize,
+    #[serde(alias = "failed")]
+    pub not_classified: usize,
+    /// Empty when nothing could be classified on equal terms (`profile_types_no_estimate`
+    /// says why).
     pub profile_types: Vec<Share>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile_types_no_estimate: Option<String>,
     /// Profile types counted in gender and age shares.
     pub counted_types: Vec<ProfileType>,
     pub gender: Breakdown,
@@ -122,11 +131,11 @@ pub fn corrected(observed: &[f64], m: &Confusion, options: &EstimateOptions) -> 
     )
 }
 
-/// Estimates the audience from `results` (pictures that failed count in `failed`).
+/// Estimates the audience from `results` (pictures not classified count in `not_classified`).
 #[must_use]
 pub fn estimate(
     results: &[PictureResult],
-    failed: usize,
+    not_classified: usize,
     calibration: Option<&Calibration>,
     options: &EstimateOptions,
 ) -> AudienceEstimate {
@@ -167,7 +176,7 @@ pub fn estimate(
         }
         same
     });
-    if calibration.is_none() && notes.is_empty() {
+    if calibration.is_none() && notes.is_empty() && !counted.is_empty() {
         notes.push("no calibration given: shares are not corrected".to_owned());
     }
 
@@ -179,13 +188,15 @@ pub fn estimate(
     let gender_counts: Vec<(String, usize)> =
         Gender::ALL.iter().map(|g| (g.label().to_owned(), gender_outcomes[*g as usize] as usize)).collect();
     let labelled = (gender_outcomes[0] + gender_outcomes[1]) as usize;
+    let people = counted.len();
     let gender = Breakdown {
         n: labelled,
         coverage: coverage(labelled),
-        raw: raw_shares(&gender_counts),
+        raw: if labelled > 0 { raw_shares(&gender_counts) } else { Vec::new() },
         corrected: calibration
             .and_then(|c| c.gender.as_ref())
             .and_then(|m| corrected(&gender_outcomes, m, options)),
+        no_estimate: (labelled == 0).then(|| no_label_reason(classified, people, "a gender")),
     };
 
     let mut bracket_outcomes = [0.0_f64; 7];
@@ -198,21 +209,24 @@ pub fn estimate(
     let age_brackets = Breakdown {
         n: aged,
         coverage: coverage(aged),
-        raw: raw_shares(&bracket_counts),
+        raw: if aged > 0 { raw_shares(&bracket_counts) } else { Vec::new() },
         corrected: calibration
             .and_then(|c| c.age_bracket.as_ref())
             .and_then(|m| corrected(&bracket_outcomes, m, options)),
+        no_estimate: (aged == 0).then(|| no_label_reason(classified, people, "an age")),
     };
-    if calibration.is_some_and(|c| c.age_bracket.is_none()) {
+    if aged > 0 && calibration.is_some_and(|c| c.age_bracket.is_none()) {
         notes.push("the calibration has no exact-age matrix: bracket shares are not corrected".to_owned());
     }
 
     AudienceEstimate {
         model,
-        pictures: classified + failed,
+        pictures: classified + not_classified,
         classified,
-        failed,
-        profile_types: raw_shares(&type_counts),
+        not_classified,
+        profile_types: if classified > 0 { raw_shares(&type_counts) } else { Vec::new() },
+        profile_types_no_estimate: (classified == 0)
+            .then(|| "no estimate: no picture could be classified".to_owned()),
         counted_types,
         gender,
         age_brackets,
@@ -223,6 +237,81 @@ pub fn estimate(
         }),
         notes,
     }
+}
+
+/// Why no share of a label could be given, in words.
+fn no_label_reason(classified: usize, people: usize, label: &str) -> String {
+    if classified == 0 {
+        "no estimate: no picture could be classified".to_owned()
+    } else if people == 0 {
+        format!("no estimate: none of the {classified} classified pictures shows a person")
+    } else {
+        format!(
+            "no estimate: the classifier could give {label} for none of the {people} people (faces too small or unsure)"
+        )
+    }
+}
+
+/// Profile-type shares when some pictures were recognised without being downloaded (Instagram's
+/// default avatar, from its link) while others could not be downloaded at all: counting the
+/// judged pictures alone would over-count default avatars, which are recognised whether or not
+/// their link still works. The population is the `with_link` commenters with a picture link:
+/// the `from_link` default avatars are one stratum, known without the picture; the rest are
+/// estimated from their judged pictures (`results` less those `from_link`), taken as a sample
+/// of the pictures without the marker. Intervals combine the Wilson interval of each part.
+/// Without a single judged picture in the second stratum there is no estimate.
+pub fn stratify_profile_types(
+    estimate: &mut AudienceEstimate,
+    results: &[PictureResult],
+    from_link: usize,
+    with_link: usize,
+) {
+    let judged = results.len().saturating_sub(from_link);
+    let others = with_link.saturating_sub(from_link);
+    if from_link == 0 || judged >= others || with_link == 0 {
+        return;
+    }
+    if judged == 0 {
+        estimate.profile_types = Vec::new();
+        estimate.profile_types_no_estimate = Some(format!(
+            "no estimate: {from_link} of the {with_link} commenters with a picture link have Instagram's default \
+             avatar (recognised from the link); none of the other {others} pictures could be downloaded, so what \
+             they show is unknown"
+        ));
+        return;
+    }
+    let n = with_link as f64;
+    let w = others as f64 / n;
+    let [w_lo, w_hi] = wilson(others as f64, n, Z95);
+    // The default-avatar rule also finds avatars without the marker among the judged pictures;
+    // the results from links are the default avatars first in no particular order, so count
+    // per type and take the link ones off the default-avatar count.
+    estimate.profile_types = ProfileType::ALL
+        .iter()
+        .map(|t| {
+            let mut count = results.iter().filter(|r| r.profile_type == *t).count();
+            let link = if *t == ProfileType::DefaultAvatar { from_link.min(count) } else { 0 };
+            count -= link;
+            let p = count as f64 / judged as f64;
+            let [p_lo, p_hi] = wilson(count as f64, judged as f64, Z95);
+            let (share, ci) = if *t == ProfileType::DefaultAvatar {
+                (1.0 - w * (1.0 - p), [1.0 - w_hi * (1.0 - p_lo), 1.0 - w_lo * (1.0 - p_hi)])
+            } else {
+                (w * p, [w_lo * p_lo, w_hi * p_hi])
+            };
+            Share {
+                class: t.label().to_owned(),
+                count: count + link,
+                share: round4(share),
+                ci95: ci.map(round4),
+            }
+        })
+        .collect();
+    estimate.notes.push(format!(
+        "profile types are shares of the {with_link} commenters with a picture link: default avatars \
+         recognised from their link ({from_link}) count as they are, the other types are estimated from the \
+         {judged} of {others} other pictures that could be judged"
+    ));
 }
 
 #[cfg(test)]

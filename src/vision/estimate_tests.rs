@@ -124,7 +124,7 @@ fn types_coverage_and_counted_population() {
     results.extend((0..100).map(|_| no_face()));
     results.extend((0..50).map(|_| picture(ProfileType::Group, Some(Gender::Female), Bracket::Teen)));
     let e = estimate(&results, 7, None, &EstimateOptions::default());
-    assert_eq!((e.pictures, e.classified, e.failed), (1157, 1150, 7));
+    assert_eq!((e.pictures, e.classified, e.not_classified), (1157, 1150, 7));
     assert_eq!(e.profile_types.iter().map(|s| s.count).collect::<Vec<_>>(), [1000, 50, 100, 0]);
     assert_eq!(e.gender.n, 950, "groups are left out by default, abstentions have no label");
     assert!((e.gender.coverage - 950.0 / 1150.0).abs() < 1e-4);
@@ -142,4 +142,46 @@ fn a_calibration_for_another_model_is_not_applied() {
     let e = estimate(&biased_audience(), 0, Some(&c), &EstimateOptions::default());
     assert!(e.gender.corrected.is_none() && e.calibration.is_none());
     assert!(e.notes.iter().any(|n| n.contains("another")), "{:?}", e.notes);
+}
+
+#[test]
+fn default_avatars_known_from_links_do_not_stand_for_pictures_that_could_not_be_judged() {
+    let avatar = || crate::vision::default_avatar(MODEL);
+    // 10 commenters with a link: 2 default avatars known from the link, 4 of the other 8
+    // pictures judged (2 people, 2 without a person), 4 expired.
+    let results = vec![
+        avatar(),
+        avatar(),
+        picture(ProfileType::Person, Some(Gender::Female), Bracket::From25),
+        picture(ProfileType::Person, None, Bracket::From25),
+        no_face(),
+        no_face(),
+    ];
+    let mut e = estimate(&results, 4, None, &EstimateOptions::default());
+    let plain: Vec<f64> = e.profile_types.iter().map(|s| s.share).collect();
+    stratify_profile_types(&mut e, &results, 2, 10);
+    let share = |class: &str| e.profile_types.iter().find(|s| s.class == class).expect(class).clone();
+    assert!(
+        (share("default_avatar").share - 0.2).abs() < 1e-9,
+        "2 of 10, not 2 of 6: {:?} (plain {plain:?})",
+        e.profile_types
+    );
+    assert!((share("person").share - 0.4).abs() < 1e-9);
+    assert!((share("no_person").share - 0.4).abs() < 1e-9);
+    let total: f64 = e.profile_types.iter().map(|s| s.share).sum();
+    assert!((total - 1.0).abs() < 1e-9, "{total}");
+    for s in &e.profile_types {
+        assert!(s.ci95[0] <= s.share && s.share <= s.ci95[1], "{s:?}");
+    }
+    // Nothing but the avatars judged: no estimate, said in words.
+    let only = vec![avatar(), avatar()];
+    let mut e = estimate(&only, 8, None, &EstimateOptions::default());
+    stratify_profile_types(&mut e, &only, 2, 10);
+    assert!(e.profile_types.is_empty());
+    assert!(e.profile_types_no_estimate.as_deref().is_some_and(|w| w.contains("none of the other 8")));
+    // Every picture judged: plain counting stands.
+    let mut e = estimate(&results, 0, None, &EstimateOptions::default());
+    let before = e.profile_types.clone();
+    stratify_profile_types(&mut e, &results, 2, 6);
+    assert_eq!(e.profile_types, before);
 }

@@ -716,7 +716,10 @@ async fn the_budget_cap_holds_and_the_report_says_so() {
     assert!(gemini["notes"][0].as_str().unwrap().contains("budget"), "{gemini}");
     // Every picture still has a result: the local one where Gemini was not asked.
     assert_eq!(db.count("SELECT count(*) AS n FROM picture_blobs").await, 0);
-    assert_eq!(analysis.snapshot.as_ref().unwrap()["sample"]["pictures_classified"], pictures.len());
+    assert_eq!(
+        analysis.snapshot.as_ref().unwrap()["sample"]["funnel"]["commenters"]["classified"],
+        pictures.len()
+    );
     // A second analysis starts with a budget of its own, and pays nothing for pictures done.
     let before = stub.seen.lock().unwrap().len();
     let account = db.count("SELECT id AS n FROM tracked_accounts").await;
@@ -965,7 +968,7 @@ async fn an_outage_leaves_the_local_results_and_the_report_says_so() {
     assert!(gemini["notes"][0].as_str().unwrap().contains("unavailable"), "{gemini}");
     assert_eq!(db.count("SELECT count(*) AS n FROM classifications WHERE source_model = 'gemini'").await, 0);
     assert_eq!(
-        snapshot["sample"]["pictures_classified"],
+        snapshot["sample"]["funnel"]["commenters"]["classified"],
         pictures.len(),
         "every picture keeps its local result"
     );
@@ -1062,7 +1065,7 @@ async fn an_accounts_budget_covers_apify_first() {
     assert!(stub.seen.lock().unwrap().is_empty(), "nothing sent");
     assert!((audience["cost"]["total_usd"].as_f64().unwrap() - 0.0246).abs() < 1e-9, "{}", audience["cost"]);
     // Every picture keeps its local result.
-    assert_eq!(audience["sample"]["pictures_classified"], 12);
+    assert_eq!(audience["sample"]["funnel"]["commenters"]["classified"], 12);
 }
 
 /// `demo_pictures` in `variants` sizes each (distinct bytes, similar content).

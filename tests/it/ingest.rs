@@ -285,33 +285,48 @@ async fn the_shared_apify_exports_import_with_sensible_counts() {
         return;
     }
     let db = TestDb::new().await;
-    // file prefix -> (posts new, comments new, commenters new, rejected)
-    let expected: &[(&str, (u64, u64, u64, usize))] = &[
-        ("Jillian-ignited", (3, 0, 0, 0)),
-        ("Sebitian", (12, 55, 22, 0)),
-        ("adiind", (6, 0, 0, 0)),
-        ("natashaa27", (25, 58, 45, 0)),
-        ("txtit_ChatServer__dataset_instagram-scraper_detail", (12, 0, 0, 0)),
-        ("txtit_ChatServer__dataset_instagram-scraper_mentions", (21, 0, 0, 0)),
-        ("txtit_ChatServer__dataset_instagram-scraper_posts_copy", (120, 830, 594, 0)),
+    // file prefix -> account it is imported for -> (posts new, comments new, commenters new,
+    // rejected), or the error a file of other accounts' posts gets.
+    let expected: &[(&str, &str, Result<(u64, u64, u64, usize), &str>)] = &[
+        // A hashtag export: one post of the account's, two of other accounts set aside.
+        ("Jillian-ignited", "mansoor_ka_achar", Ok((1, 0, 0, 0))),
+        ("Sebitian", "humansofny", Ok((12, 55, 22, 0))),
+        ("adiind", "tinker_verse", Ok((6, 0, 0, 0))),
+        ("natashaa27", "olectraofficial", Ok((25, 58, 45, 0))),
+        ("txtit_ChatServer__dataset_instagram-scraper_detail", "humansofny", Ok((12, 0, 0, 0))),
+        // Posts that mention the account are other accounts' posts.
+        (
+            "txtit_ChatServer__dataset_instagram-scraper_mentions",
+            "humansofny",
+            Err("nothing in it belongs to @humansofny"),
+        ),
+        ("txtit_ChatServer__dataset_instagram-scraper_posts_copy", "humansofny", Ok((120, 830, 594, 0))),
     ];
-    for (prefix, (posts, comments, commenters, rejected)) in expected {
+    for (prefix, account, want) in expected {
         let file = std::fs::read_dir(&dir)
             .expect("dir")
             .flatten()
             .map(|e| e.path())
             .find(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with(prefix)))
             .unwrap_or_else(|| panic!("no file {prefix}*"));
-        let (code, reports, err) = import_for(&db, "humansofny", &[&file.display().to_string()], &[]).await;
-        assert_eq!(code, 0, "{prefix}: {err}");
-        let r = &reports[0];
-        let got = (
-            r["posts_new"].as_u64().unwrap_or(0),
-            r["comments_new"].as_u64().unwrap_or(0),
-            r["commenters_new"].as_u64().unwrap_or(0),
-            r["rejected"].as_array().map_or(0, Vec::len),
-        );
-        assert_eq!(got, (*posts, *comments, *commenters, *rejected), "{prefix}");
+        let (code, reports, err) = import_for(&db, account, &[&file.display().to_string()], &[]).await;
+        match want {
+            Err(message) => {
+                assert_ne!(code, 0, "{prefix}");
+                assert!(err.contains(message), "{prefix}: {err}");
+            }
+            Ok((posts, comments, commenters, rejected)) => {
+                assert_eq!(code, 0, "{prefix}: {err}");
+                let r = &reports[0];
+                let got = (
+                    r["posts_new"].as_u64().unwrap_or(0),
+                    r["comments_new"].as_u64().unwrap_or(0),
+                    r["commenters_new"].as_u64().unwrap_or(0),
+                    r["rejected"].as_array().map_or(0, Vec::len),
+                );
+                assert_eq!(got, (*posts, *comments, *commenters, *rejected), "{prefix}");
+            }
+        }
     }
     // posts_copy's default-avatar links (35 comments by 20 people) are recognised without a
     // download: one picture row per person.

@@ -11,6 +11,7 @@
 
 mod api;
 mod apify;
+mod counting;
 mod gemini;
 mod helpers;
 mod http;

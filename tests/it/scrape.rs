@@ -169,8 +169,9 @@ async fn a_scrape_lands_posts_comments_and_pictures_and_a_rerun_adds_nothing() {
     let snapshot = a.snapshot.as_ref().expect("snapshot");
     assert_eq!(snapshot["sample"]["unique_commenters"], 5);
     assert_eq!(snapshot["sample"]["comments"], 6);
-    assert_eq!(snapshot["sample"]["unavailable"]["expired"], 1);
-    assert_eq!(snapshot["sample"]["unavailable"]["rejected"], 1);
+    let not_classified = &snapshot["sample"]["funnel"]["commenters"]["not_classified"];
+    assert_eq!(not_classified["expired"], 1);
+    assert_eq!(not_classified["unreadable"], 1);
     assert_eq!(snapshot["audience"]["classified"], 3, "2 pictures and 1 default avatar");
     assert_eq!(a.progress["posts_found"], 3, "the comment run's posts are not found twice");
     assert_eq!(a.progress["pictures_fetched"], 2);
@@ -340,7 +341,8 @@ async fn duplicate_attempts_share_one_paid_run_and_count_it_once() {
         input: json!({"directUrls": ["https://www.instagram.com/twice/"]}),
         max_items: 10,
         max_charge_usd: 1.0,
-        account_id: Some(account.id),
+        account: &account,
+        source: audiencelens::scraping::intake::Source::Account,
     };
     let apify = w.state.clients.apify.as_ref().expect("apify client");
     let cancel = tokio_util::sync::CancellationToken::new();

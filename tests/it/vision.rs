@@ -104,7 +104,7 @@ fn classify_prints_one_line_per_picture_and_a_summary() {
     }
     let summary = &lines[expected.len()]["summary"];
     assert_eq!(summary["pictures"], 9);
-    assert_eq!(summary["failed"], 4);
+    assert_eq!(summary["not_classified"], 4);
     assert_eq!(summary["gender"]["n"], 0);
     assert!(stderr.contains("4 of 9 pictures could not be classified"), "{stderr}");
 }
