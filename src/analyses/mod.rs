@@ -181,6 +181,22 @@ pub async fn add_progress(conn: &mut AsyncPgConnection, id: i64, deltas: &[(&str
     Ok(())
 }
 
+/// Deletes the record of the input comments of analyses that ended more than `retention` ago
+/// (a failed one keeps it for its retry until then: its stage jobs are pruned at the same age).
+pub async fn prune_inputs(
+    conn: &mut AsyncPgConnection,
+    retention: std::time::Duration,
+) -> QueryResult<usize> {
+    diesel::sql_query(
+        "DELETE FROM analysis_comments WHERE analysis_id IN (
+            SELECT id FROM analyses WHERE status IN ('succeeded', 'failed', 'cancelled')
+              AND finished_at < now() - make_interval(secs => $1))",
+    )
+    .bind::<diesel::sql_types::Double, _>(retention.as_secs_f64())
+    .execute(conn)
+    .await
+}
+
 /// Adds to the analysis's cost.
 pub async fn add_cost(conn: &mut AsyncPgConnection, id: i64, micro_usd: i64) -> QueryResult<()> {
     diesel::sql_query("UPDATE analyses SET cost_micro_usd = cost_micro_usd + $2 WHERE id = $1")

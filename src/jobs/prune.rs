@@ -1,5 +1,6 @@
 //! `prune_jobs`: deletes finished jobs older than `queue.finished_retention_hours`, in batches
-//! so it never holds long locks while workers run.
+//! so it never holds long locks while workers run, and the input records of analyses that
+//! ended as long ago.
 
 use std::time::Duration;
 
@@ -30,7 +31,12 @@ impl Job for PruneJobs {
                 break;
             }
         }
-        tracing::info!(deleted = total, "pruned finished jobs");
+        let inputs = crate::analyses::prune_inputs(&mut conn, retention).await?;
+        tracing::info!(
+            deleted = total,
+            analysis_inputs = inputs,
+            "pruned finished jobs and ended analyses' inputs"
+        );
         Ok(())
     }
 }

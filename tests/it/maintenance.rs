@@ -55,6 +55,38 @@ async fn finished_jobs_are_pruned_after_the_retention() {
 }
 
 #[tokio::test]
+async fn the_input_records_of_analyses_ended_long_ago_are_pruned_with_their_jobs() {
+    let db = TestDb::new().await;
+    let state = AppState::build(db.config(&[("AUDIENCELENS__QUEUE__FINISHED_RETENTION_HOURS", "24")]))
+        .expect("state");
+    db.execute(
+        "WITH u AS (INSERT INTO users (email, password_hash) VALUES ('p@example.com', '!') RETURNING id),
+              t AS (INSERT INTO tracked_accounts (user_id, handle) SELECT id, 'pruned' FROM u RETURNING id),
+              p AS (INSERT INTO posts (ig_post_id) VALUES ('1') RETURNING id),
+              f AS (INSERT INTO ig_profiles (username) VALUES ('a.fan') RETURNING id),
+              c AS (INSERT INTO comments (ig_comment_id, post_id, ig_profile_id) SELECT '9', p.id, f.id FROM p, f RETURNING id),
+              a AS (INSERT INTO analyses (tracked_account_id, status, finished_at)
+                    SELECT t.id, 'failed', now() - e::interval FROM t, (VALUES ('2 days'), ('1 hour')) v(e) RETURNING id)
+         INSERT INTO analysis_comments SELECT a.id, c.id FROM a, c",
+    )
+    .await;
+    run_job(&db, &state, &audiencelens::jobs::prune::PruneJobs {}).await;
+    assert_eq!(
+        db.count("SELECT count(*) AS n FROM analysis_comments").await,
+        1,
+        "the recent one keeps it for a retry"
+    );
+    assert_eq!(
+        db.count(
+            "SELECT count(*) AS n FROM analysis_comments ac JOIN analyses a ON a.id = ac.analysis_id
+             WHERE a.finished_at > now() - interval '1 day'"
+        )
+        .await,
+        1
+    );
+}
+
+#[tokio::test]
 async fn scheduled_accounts_are_analysed_when_due_and_only_then() {
     let db = TestDb::new().await;
     let state = AppState::build(db.config(&[])).expect("state");
