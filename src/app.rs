@@ -38,7 +38,6 @@ pub struct AppState {
     pub tokens: TokenKeys,
     pub privacy: PrivacyKey,
     pub classifier: Arc<tokio::sync::OnceCell<Arc<crate::vision::Classifier>>>,
-    pub known_users: Arc<crate::users::KnownUsers>,
     /// The database answers behind `/readyz` and `/metrics`, reused for a second.
     pub probes: Arc<http::ProbeCache>,
 }
@@ -84,7 +83,6 @@ impl AppState {
             tokens,
             privacy,
             classifier: Arc::default(),
-            known_users: Arc::default(),
             probes: Arc::default(),
         })
     }

@@ -181,7 +181,13 @@ async fn run_in(args: &ApiBenchArgs, config: Config) -> anyhow::Result<()> {
     let (server, addrs) = crate::http::serve(state.clone())?;
     let handle = server.handle();
     tokio::spawn(server);
-    let (token, _) = state.tokens.issue(owner)?;
+    let (sid, _) = crate::users::sessions::open(
+        &mut *state.pool.get().await?,
+        owner,
+        crate::users::sessions::Kind::Token,
+    )
+    .await?;
+    let (token, _) = state.tokens.issue(owner, sid)?;
     let url = format!("http://{}/api/v1/accounts/{}/audience", addrs[0], account.id);
     println!("  {} connections for {} s on GET {url}", args.connections, args.seconds);
     println!(

@@ -122,7 +122,9 @@ pub async fn run(args: DemoArgs, mut config: Config) -> anyhow::Result<()> {
         return Ok(());
     }
 
-    let (token, _) = state.tokens.issue(user_id)?;
+    let (sid, _) =
+        users::sessions::open(&mut *state.pool.get().await?, user_id, users::sessions::Kind::Token).await?;
+    let (token, _) = state.tokens.issue(user_id, sid)?;
     let port = config.settings.server.port;
     let host = &config.settings.server.host;
     println!(

@@ -39,9 +39,7 @@ pub async fn run(command: UserCommand, config: Config) -> anyhow::Result<()> {
         let random: [u8; 12] = rand::random();
         (SecretString::from(hex::encode(random)), true)
     };
-    if secret.expose_secret().chars().count() < password::MIN_PASSWORD_CHARS {
-        anyhow::bail!("the password must have at least {} characters", password::MIN_PASSWORD_CHARS);
-    }
+    password::check_new_password(secret.expose_secret()).map_err(anyhow::Error::msg)?;
     let hash = password::hash_password(secret.clone()).await?;
     let state = AppState::build(config)?;
     let mut conn = state.pool.get().await.context("connecting to the database")?;
@@ -50,6 +48,11 @@ pub async fn run(command: UserCommand, config: Config) -> anyhow::Result<()> {
         None if update => {
             let creds = users::credentials(&mut conn, &email).await?.context("user vanished")?;
             users::set_password(&mut conn, creds.id, &hash, admin).await?;
+            // A new password or role ends every session of theirs, on every API process at once.
+            let ended = users::sessions::end_all(&mut conn, creds.id, None).await?;
+            if ended > 0 {
+                println!("signed out of {ended} session(s)");
+            }
             creds.id
         }
         None => anyhow::bail!("a user {} exists (use --update to change the password)", email.as_str()),

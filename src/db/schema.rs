@@ -236,6 +236,17 @@ diesel::table! {
 }
 
 diesel::table! {
+    sessions (id) {
+        id -> Uuid,
+        user_id -> Int8,
+        kind -> Text,
+        secret_hash -> Nullable<Bytea>,
+        created_at -> Timestamptz,
+        ended_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
     suppressions (kind, key_hash) {
         kind -> Text,
         key_hash -> Bytea,
@@ -291,6 +302,7 @@ diesel::joinable!(gemini_requests -> analyses (analysis_id));
 diesel::joinable!(gemini_requests -> tracked_accounts (tracked_account_id));
 diesel::joinable!(gemini_requests -> users (user_id));
 diesel::joinable!(profile_pictures -> ig_profiles (ig_profile_id));
+diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(tracked_account_posts -> posts (post_id));
 diesel::joinable!(tracked_account_posts -> tracked_accounts (tracked_account_id));
 diesel::joinable!(tracked_accounts -> users (user_id));
@@ -312,6 +324,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     posts,
     profile_pictures,
     queue_probes,
+    sessions,
     suppressions,
     tracked_account_posts,
     tracked_accounts,

@@ -1,5 +1,6 @@
-//! Who is calling: the `AuthUser` extractor (a JWT or an API key in `Authorization: Bearer`),
-//! and the auth endpoints: register, login, refresh, API keys.
+//! Who is calling: the `AuthUser` extractor (a JWT or an API key in `Authorization: Bearer`,
+//! or the dashboard's session cookie), and the auth endpoints: register, login, the
+//! dashboard's session, logout, password change, refresh, API keys.
 
 use std::future::Future;
 use std::net::IpAddr;
@@ -16,16 +17,27 @@ use super::error::ApiError;
 use super::limits::RateLimits;
 use crate::app::AppState;
 use crate::users::tokens::Session;
-use crate::users::{self, Email, api_keys, password};
+use crate::users::{self, Email, api_keys, password, sessions};
 
 /// An authenticated caller. Every query a handler runs is scoped to `id`.
 #[derive(Debug, Clone, Copy)]
 pub struct AuthUser {
     pub id: i64,
     pub is_admin: bool,
-    /// The login behind a token; `None` for an API key.
+    /// The login behind a token; `None` for an API key or the dashboard's cookie.
     pub session: Option<Session>,
+    /// The login's session row (a token's or the cookie's); `None` for an API key.
+    pub session_id: Option<uuid::Uuid>,
 }
+
+/// The dashboard's session cookie: an `HttpOnly`, `SameSite=Strict` random secret, so a script
+/// on the page cannot read it and other sites cannot send it.
+pub const SESSION_COOKIE: &str = "al_session";
+
+/// The header the dashboard sends with every request: a cookie-authenticated request that
+/// changes anything must carry it (a form on another site cannot set it).
+pub const DASHBOARD_HEADER: &str = "x-requested-with";
+const DASHBOARD_HEADER_VALUE: &str = "audiencelens";
 
 /// The client address: the peer, or, when configured to trust a proxy, the address that proxy
 /// saw, which it appended last to `X-Forwarded-For` (entries before it are the client's to
@@ -45,36 +57,66 @@ impl FromRequest for AuthUser {
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
         let bearer = BearerAuth::from_request(req, payload).into_inner();
+        let cookie = req.cookie(SESSION_COOKIE).map(|c| c.value().to_owned());
+        let safe = req.method().is_safe();
+        let from_dashboard = req
+            .headers()
+            .get(DASHBOARD_HEADER)
+            .is_some_and(|v| v.as_bytes() == DASHBOARD_HEADER_VALUE.as_bytes());
         let state = req.app_data::<web::Data<AppState>>().cloned();
         let limits = req.app_data::<web::Data<RateLimits>>().cloned();
         Box::pin(async move {
-            let (Ok(bearer), Some(state)) = (bearer, state) else {
-                return Err(ApiError::Unauthorized.into());
+            let Some(state) = state else { return Err(ApiError::Unauthorized.into()) };
+            let max_age = state.tokens.max_session();
+            // One query per request: an ended session, a deleted user or a changed role takes
+            // effect at once, on every process.
+            let mut conn = state.pool.get().await.map_err(ApiError::from)?;
+            let caller = match (bearer, cookie) {
+                (Ok(bearer), _) if bearer.token().starts_with(api_keys::KEY_PREFIX) => {
+                    api_keys::user_for_key(&mut conn, bearer.token())
+                        .await
+                        .map_err(ApiError::from)?
+                        .map(|(id, is_admin)| Self { id, is_admin, session: None, session_id: None })
+                }
+                (Ok(bearer), _) => match state.tokens.verify(bearer.token()) {
+                    Some(session) => sessions::token_session(&mut conn, session.sid, max_age)
+                        .await
+                        .map_err(ApiError::from)?
+                        .filter(|live| live.user_id == session.user_id)
+                        .map(|live| Self {
+                            id: live.user_id,
+                            is_admin: live.is_admin,
+                            session: Some(session),
+                            session_id: Some(live.id),
+                        }),
+                    None => None,
+                },
+                (Err(_), Some(secret)) => {
+                    let live = sessions::cookie_session(&mut conn, &secret, max_age)
+                        .await
+                        .map_err(ApiError::from)?;
+                    if live.is_some() && !safe && !from_dashboard {
+                        return Err(ApiError::Forbidden(format!(
+                            "a request that changes something with the session cookie must carry the header \
+                             {DASHBOARD_HEADER}: {DASHBOARD_HEADER_VALUE}"
+                        ))
+                        .into());
+                    }
+                    live.map(|live| Self {
+                        id: live.user_id,
+                        is_admin: live.is_admin,
+                        session: None,
+                        session_id: Some(live.id),
+                    })
+                }
+                (Err(_), None) => None,
             };
-            let token = bearer.token();
-            let (user_id, session) = if token.starts_with(api_keys::KEY_PREFIX) {
-                let mut conn = state.pool.get().await.map_err(ApiError::from)?;
-                (api_keys::user_for_key(&mut conn, token).await.map_err(ApiError::from)?, None)
-            } else {
-                let session = state.tokens.verify(token);
-                (session.map(|s| s.user_id), session)
-            };
-            let Some(id) = user_id else { return Err(ApiError::Unauthorized.into()) };
-            // A deleted user's token dies with the user (within the cache's few seconds).
-            let is_admin = if let Some(is_admin) = state.known_users.get(id) {
-                is_admin
-            } else {
-                let mut conn = state.pool.get().await.map_err(ApiError::from)?;
-                let Some(is_admin) = users::is_admin(&mut conn, id).await.map_err(ApiError::from)? else {
-                    return Err(ApiError::Unauthorized.into());
-                };
-                state.known_users.put(id, is_admin);
-                is_admin
-            };
+            drop(conn);
+            let Some(caller) = caller else { return Err(ApiError::Unauthorized.into()) };
             if let Some(limits) = limits {
-                limits.check_user(id)?;
+                limits.check_user(caller.id)?;
             }
-            Ok(Self { id, is_admin, session })
+            Ok(caller)
         })
     }
 }
@@ -112,12 +154,7 @@ pub async fn register(
         return Err(ApiError::Forbidden("registration is closed on this server".into()));
     }
     let email = Email::parse(&body.email).map_err(ApiError::BadRequest)?;
-    if body.password.chars().count() < password::MIN_PASSWORD_CHARS {
-        return Err(ApiError::BadRequest(format!(
-            "the password must have at least {} characters",
-            password::MIN_PASSWORD_CHARS
-        )));
-    }
+    password::check_new_password(&body.password).map_err(ApiError::BadRequest)?;
     let hash = password::hash_password(SecretString::from(body.password.clone())).await?;
     let mut conn = state.pool.get().await?;
     match users::create_user(&mut conn, &email, &hash, false).await? {
@@ -136,26 +173,162 @@ pub async fn login(
     limits: web::Data<RateLimits>,
     body: web::Json<Credentials>,
 ) -> Result<HttpResponse, ApiError> {
+    let user = check_password(&req, &state, &limits, &body).await?;
+    let (sid, _) = sessions::open(&mut *state.pool.get().await?, user.id, sessions::Kind::Token).await?;
+    let (access_token, expires_at) = state.tokens.issue(user.id, sid).map_err(anyhow::Error::from)?;
+    Ok(HttpResponse::Ok().json(TokenResponse { access_token, token_type: "Bearer", expires_at }))
+}
+
+/// Checks email and password under the login quota: the user's id and admin flag, or 401.
+async fn check_password(
+    req: &HttpRequest,
+    state: &AppState,
+    limits: &RateLimits,
+    body: &Credentials,
+) -> Result<users::Credentials, ApiError> {
     let email = Email::parse(&body.email);
-    // Counted per address as stored (trimmed, lower case), so spellings of one address share a
-    // budget; all unreadable addresses share one.
-    limits.check_login(client_ip(&req, &limits), email.as_ref().map_or("", Email::as_str))?;
+    limits.check_login(client_ip(req, limits), email.as_ref().map_or("", Email::as_str))?;
     let found = match email {
         Ok(email) => users::credentials(&mut *state.pool.get().await?, &email).await?,
         Err(_) => None,
     };
-    // Unknown emails cost the same hash check, so timing does not tell which emails exist.
     let hash = found.as_ref().map_or_else(|| password::DUMMY_HASH.to_owned(), |c| c.password_hash.clone());
     let ok = password::verify_password(SecretString::from(body.password.clone()), hash).await;
-    match found {
-        Some(user) if ok => token_response(&state, user.id),
-        _ => Err(ApiError::Unauthorized),
-    }
+    found.filter(|_| ok).ok_or(ApiError::Unauthorized)
 }
 
-fn token_response(state: &AppState, user_id: i64) -> Result<HttpResponse, ApiError> {
-    let (access_token, expires_at) = state.tokens.issue(user_id).map_err(anyhow::Error::from)?;
-    Ok(HttpResponse::Ok().json(TokenResponse { access_token, token_type: "Bearer", expires_at }))
+/// Who is signed in.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Me {
+    pub id: i64,
+    pub email: String,
+    pub is_admin: bool,
+    /// `token`, `cookie` (the dashboard) or `api_key`.
+    pub signed_in_with: &'static str,
+}
+
+/// Signs in to the dashboard: the session goes into an `HttpOnly`, `SameSite=Strict` cookie
+/// (`al_session`) that scripts cannot read; the answer carries no token. Requests with the
+/// cookie that change anything must send `X-Requested-With: audiencelens`.
+#[utoipa::path(post, path = "/api/v1/auth/session", request_body = Credentials,
+    responses((status = 200, body = Me), (status = 401), (status = 429)), tag = "auth")]
+#[post("/auth/session")]
+pub async fn open_session(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    limits: web::Data<RateLimits>,
+    body: web::Json<Credentials>,
+) -> Result<HttpResponse, ApiError> {
+    let user = check_password(&req, &state, &limits, &body).await?;
+    let mut conn = state.pool.get().await?;
+    let (_, secret) = sessions::open(&mut conn, user.id, sessions::Kind::Cookie).await?;
+    let secret = secret.ok_or_else(|| anyhow::anyhow!("a cookie session without its secret"))?;
+    let email = users::profile(&mut conn, user.id).await?.map(|(e, _)| e).unwrap_or_default();
+    let max_age = state.tokens.max_session();
+    let cookie = session_cookie(
+        &state,
+        &req,
+        secret,
+        actix_web::cookie::time::Duration::seconds(i64::try_from(max_age.as_secs()).unwrap_or(i64::MAX)),
+    );
+    Ok(HttpResponse::Ok().cookie(cookie).json(Me {
+        id: user.id,
+        email,
+        is_admin: user.is_admin,
+        signed_in_with: "cookie",
+    }))
+}
+
+fn session_cookie(
+    state: &AppState,
+    req: &HttpRequest,
+    value: String,
+    max_age: actix_web::cookie::time::Duration,
+) -> actix_web::cookie::Cookie<'static> {
+    let secure = state.config.settings.environment == crate::config::Environment::Production
+        || req.connection_info().scheme() == "https";
+    actix_web::cookie::Cookie::build(SESSION_COOKIE, value)
+        .path("/api/")
+        .http_only(true)
+        .same_site(actix_web::cookie::SameSite::Strict)
+        .secure(secure)
+        .max_age(max_age)
+        .finish()
+}
+
+/// The caller.
+#[utoipa::path(get, path = "/api/v1/auth/me", responses((status = 200, body = Me), (status = 401)),
+    security(("bearer" = [])), tag = "auth")]
+#[get("/auth/me")]
+pub async fn me(state: web::Data<AppState>, user: AuthUser) -> Result<HttpResponse, ApiError> {
+    let (email, is_admin) =
+        users::profile(&mut *state.pool.get().await?, user.id).await?.ok_or(ApiError::Unauthorized)?;
+    let signed_in_with = match (user.session, user.session_id) {
+        (Some(_), _) => "token",
+        (None, Some(_)) => "cookie",
+        (None, None) => "api_key",
+    };
+    Ok(HttpResponse::Ok().json(Me { id: user.id, email, is_admin, signed_in_with }))
+}
+
+/// Ends the caller's session (its token, or the dashboard's cookie, stops working at once). An
+/// API key is revoked instead (`DELETE /api-keys/{id}`).
+#[utoipa::path(post, path = "/api/v1/auth/logout", responses((status = 204), (status = 400), (status = 401)),
+    security(("bearer" = [])), tag = "auth")]
+#[post("/auth/logout")]
+pub async fn logout(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    user: AuthUser,
+) -> Result<HttpResponse, ApiError> {
+    let Some(id) = user.session_id else {
+        return Err(ApiError::BadRequest(
+            "an API key has no session: revoke it with DELETE /api/v1/api-keys/{id}".into(),
+        ));
+    };
+    sessions::end(&mut *state.pool.get().await?, id).await?;
+    let gone = session_cookie(&state, &req, String::new(), actix_web::cookie::time::Duration::ZERO);
+    Ok(HttpResponse::NoContent().cookie(gone).finish())
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct NewPassword {
+    #[schema(value_type = String, format = Password)]
+    pub current_password: String,
+    #[schema(value_type = String, format = Password, min_length = 10)]
+    pub new_password: String,
+}
+
+/// Changes the caller's password (the current one is required) and ends every other session
+/// of theirs; this one stays signed in.
+#[utoipa::path(post, path = "/api/v1/auth/password", request_body = NewPassword,
+    responses((status = 204), (status = 400), (status = 401), (status = 429)), security(("bearer" = [])), tag = "auth")]
+#[post("/auth/password")]
+pub async fn change_password(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    limits: web::Data<RateLimits>,
+    user: AuthUser,
+    body: web::Json<NewPassword>,
+) -> Result<HttpResponse, ApiError> {
+    let Some(session) = user.session_id else {
+        return Err(ApiError::BadRequest(
+            "sign in with your password to change it (an API key cannot)".into(),
+        ));
+    };
+    let email =
+        users::profile(&mut *state.pool.get().await?, user.id).await?.ok_or(ApiError::Unauthorized)?.0;
+    let current = Credentials { email, password: body.current_password.clone() };
+    check_password(&req, &state, &limits, &current).await.map_err(|e| match e {
+        ApiError::Unauthorized => ApiError::BadRequest("the current password is wrong".into()),
+        other => other,
+    })?;
+    password::check_new_password(&body.new_password).map_err(ApiError::BadRequest)?;
+    let hash = password::hash_password(SecretString::from(body.new_password.clone())).await?;
+    let mut conn = state.pool.get().await?;
+    users::set_password(&mut conn, user.id, &hash, user.is_admin).await?;
+    sessions::end_all(&mut conn, user.id, Some(session)).await?;
+    Ok(HttpResponse::NoContent().finish())
 }
 
 /// A fresh token in the same login session, while it is younger than `auth.max_session_hours`

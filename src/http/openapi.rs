@@ -22,7 +22,8 @@ impl Modify for BearerAuth {
         Authenticate with `Authorization: Bearer <token>` (from /auth/login) or an API key. \
         Errors are `{\"error\": code, \"message\": text}`."),
     paths(
-        auth::register, auth::login, auth::refresh, auth::create_api_key, auth::list_api_keys, auth::revoke_api_key,
+        auth::register, auth::login, auth::open_session, auth::me, auth::logout, auth::change_password,
+        auth::refresh, auth::create_api_key, auth::list_api_keys, auth::revoke_api_key,
         accounts::create, accounts::list, accounts::get, accounts::update, accounts::remove,
         analyses::start, analyses::list, analyses::get, analyses::cancel, analyses::retry,
         audience::latest, audience::of_analysis, audience::history, audience::compare, audience::overlap,

@@ -1,6 +1,6 @@
 //! `prune_jobs`: deletes finished jobs older than `queue.finished_retention_hours`, in batches
-//! so it never holds long locks while workers run, and the input records of analyses that
-//! ended as long ago.
+//! so it never holds long locks while workers run, the input records of analyses that ended
+//! as long ago, and sessions ended or expired more than a day ago.
 
 use std::time::Duration;
 

@@ -55,21 +55,25 @@ pub async fn create_key(
     Ok((key, info))
 }
 
-/// The user a valid, unrevoked key belongs to (and notes its use).
-pub async fn user_for_key(conn: &mut AsyncPgConnection, key: &str) -> QueryResult<Option<i64>> {
+/// The user a valid, unrevoked key belongs to, with their admin flag (and notes its use).
+pub async fn user_for_key(conn: &mut AsyncPgConnection, key: &str) -> QueryResult<Option<(i64, bool)>> {
     #[derive(QueryableByName)]
     struct Owner {
         #[diesel(sql_type = BigInt)]
         user_id: i64,
+        #[diesel(sql_type = diesel::sql_types::Bool)]
+        is_admin: bool,
     }
     let owner: Option<Owner> = diesel::sql_query(
-        "UPDATE api_keys SET last_used_at = now() WHERE key_hash = $1 AND revoked_at IS NULL RETURNING user_id",
+        "UPDATE api_keys k SET last_used_at = now() FROM users u
+         WHERE k.key_hash = $1 AND k.revoked_at IS NULL AND u.id = k.user_id
+         RETURNING k.user_id, u.is_admin",
     )
     .bind::<Bytea, _>(digest(key))
     .get_result(conn)
     .await
     .optional()?;
-    Ok(owner.map(|o| o.user_id))
+    Ok(owner.map(|o| (o.user_id, o.is_admin)))
 }
 
 pub async fn list_keys(conn: &mut AsyncPgConnection, user_id: i64) -> QueryResult<Vec<ApiKeyInfo>> {

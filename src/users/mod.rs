@@ -1,9 +1,10 @@
 //! People who use AudienceLens (not Instagram users): accounts, passwords, tokens, API keys.
 //!
-//! Owns: `users`, `api_keys`. Uses: `db`.
+//! Owns: `users`, `api_keys`, `sessions`. Uses: `db`.
 
 pub mod api_keys;
 pub mod password;
+pub mod sessions;
 pub mod tokens;
 
 use diesel::prelude::*;
@@ -11,32 +12,6 @@ use diesel::sql_types::{BigInt, Bool, Text};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 use crate::db::schema::users;
-
-/// Users recently confirmed to exist, with their admin flag: saves a query per request.
-/// Entries live a few seconds, so a deleted user or a changed role takes effect quickly.
-#[derive(Debug, Default)]
-pub struct KnownUsers {
-    entries: std::sync::Mutex<std::collections::HashMap<i64, (bool, std::time::Instant)>>,
-}
-
-const KNOWN_USER_TTL: std::time::Duration = std::time::Duration::from_secs(5);
-
-impl KnownUsers {
-    #[must_use]
-    pub fn get(&self, id: i64) -> Option<bool> {
-        let entries = self.entries.lock().ok()?;
-        entries.get(&id).filter(|(_, at)| at.elapsed() < KNOWN_USER_TTL).map(|(admin, _)| *admin)
-    }
-
-    pub fn put(&self, id: i64, is_admin: bool) {
-        if let Ok(mut entries) = self.entries.lock() {
-            if entries.len() > 100_000 {
-                entries.retain(|_, (_, at)| at.elapsed() < KNOWN_USER_TTL);
-            }
-            entries.insert(id, (is_admin, std::time::Instant::now()));
-        }
-    }
-}
 
 /// A plausible email address, lowercased: one `@`, something on both sides, a dot in the
 /// domain, no spaces, at most 254 characters.
@@ -117,6 +92,11 @@ pub async fn credentials(conn: &mut AsyncPgConnection, email: &Email) -> QueryRe
 /// Whether user `id` exists and is an admin (`None`: no such user).
 pub async fn is_admin(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<Option<bool>> {
     users::table.find(id).select(users::is_admin).first(conn).await.optional()
+}
+
+/// A user's email address and admin flag.
+pub async fn profile(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<Option<(String, bool)>> {
+    users::table.find(id).select((users::email, users::is_admin)).first(conn).await.optional()
 }
 
 /// Sets a user's password hash (and admin flag).

@@ -8,6 +8,26 @@ use secrecy::{ExposeSecret, SecretString};
 
 /// Shortest password accepted at registration.
 pub const MIN_PASSWORD_CHARS: usize = 10;
+/// Longest password accepted (argon2 hashes any length; this bounds the work a request asks).
+pub const MAX_PASSWORD_CHARS: usize = 1024;
+
+/// Whether `password` may be set: 10 to 1,024 characters, no control characters.
+///
+/// # Errors
+/// A message saying what is wrong.
+pub fn check_new_password(password: &str) -> Result<(), String> {
+    let n = password.chars().count();
+    if n < MIN_PASSWORD_CHARS {
+        return Err(format!("the password must have at least {MIN_PASSWORD_CHARS} characters"));
+    }
+    if n > MAX_PASSWORD_CHARS {
+        return Err(format!("the password must have at most {MAX_PASSWORD_CHARS} characters"));
+    }
+    if password.chars().any(char::is_control) {
+        return Err("the password must not contain control characters".to_owned());
+    }
+    Ok(())
+}
 
 /// Hashes `password` with a fresh random salt.
 ///

@@ -22,5 +22,6 @@ mod privacy;
 mod processes;
 mod queue;
 mod scrape;
+mod sessions;
 mod stubs;
 mod vision;
