@@ -53,6 +53,7 @@ pub struct Settings {
     pub server: ServerSettings,
     pub auth: AuthSettings,
     pub database: DatabaseSettings,
+    pub import: ImportSettings,
     pub queue: QueueSettings,
     pub apify: ApifySettings,
     pub pictures: PictureSettings,
@@ -135,6 +136,14 @@ pub struct AuthSettings {
     pub token_ttl_secs: i64,
     pub max_session_hours: u64,
     pub allow_registration: bool,
+}
+
+/// Apify export files taken in (`import`, `analyze --import`, the dashboard's uploads).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImportSettings {
+    pub max_file_bytes: u64,
+    pub max_files: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -478,6 +487,8 @@ impl Config {
         let positive = [
             ("database.pool_size", s.database.pool_size as u64),
             ("database.connect_timeout_secs", s.database.connect_timeout_secs),
+            ("import.max_file_bytes", s.import.max_file_bytes),
+            ("import.max_files", s.import.max_files as u64),
             ("queue.lease_secs", s.queue.lease_secs),
             ("queue.poll_interval_ms", s.queue.poll_interval_ms),
             ("queue.rescue_interval_secs", s.queue.rescue_interval_secs),

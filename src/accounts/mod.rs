@@ -1,8 +1,9 @@
 //! Tracked accounts: the Instagram accounts a user analyses.
 //!
-//! Owns: `tracked_accounts`. Uses: `db`.
+//! Owns: `tracked_accounts`, `share_links`. Uses: `db`.
 
 pub mod handle;
+pub mod share_links;
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;

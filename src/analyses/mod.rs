@@ -255,6 +255,23 @@ pub async fn list_user_analyses(
     .await
 }
 
+/// The latest analysis of each of `accounts` (its snapshot left out: `Some({})` marks one).
+pub async fn latest_of_accounts(
+    conn: &mut AsyncPgConnection,
+    accounts: &[i64],
+) -> QueryResult<std::collections::BTreeMap<i64, Analysis>> {
+    let rows: Vec<Analysis> = diesel::sql_query(
+        "SELECT DISTINCT ON (tracked_account_id) id, tracked_account_id, status, stage, classifier, progress, error,
+                CASE WHEN snapshot IS NULL THEN NULL ELSE '{}'::jsonb END AS snapshot, cost_micro_usd, created_at,
+                started_at, finished_at, scope
+         FROM analyses WHERE tracked_account_id = ANY($1) ORDER BY tracked_account_id, id DESC",
+    )
+    .bind::<diesel::sql_types::Array<BigInt>, _>(accounts)
+    .load(conn)
+    .await?;
+    Ok(rows.into_iter().map(|a| (a.tracked_account_id, a)).collect())
+}
+
 /// The account's unfinished analysis, if any.
 pub async fn active_analysis(conn: &mut AsyncPgConnection, account_id: i64) -> QueryResult<Option<Analysis>> {
     analyses::table

@@ -72,7 +72,7 @@ pub async fn run(args: ImportBenchArgs, config: Config) -> anyhow::Result<()> {
         let account = accounts::find_or_create_account(&mut conn, owner, &InstagramHandle::parse("bench.account")?).await?;
         let started = Instant::now();
         let privacy = crate::privacy::PrivacyKey::new(None);
-        let report = import::import_file_alone(&mut conn, &privacy, &account, &file).await?;
+        let report = import::import_file_alone(&mut conn, &privacy, &account, &file, u64::MAX).await?;
         let total = started.elapsed().as_secs_f64();
         println!(
             "  stored {} comments, {} commenters, {} posts, {} pictures",
@@ -80,7 +80,7 @@ pub async fn run(args: ImportBenchArgs, config: Config) -> anyhow::Result<()> {
         );
         println!("  parse only: {parse_secs:.2} s; whole import (read, parse, store, commit): {total:.2} s = {:.0} comments/s", args.comments as f64 / total);
         let started = Instant::now();
-        let again = import::import_file_alone(&mut conn, &privacy, &account, &file).await?;
+        let again = import::import_file_alone(&mut conn, &privacy, &account, &file, u64::MAX).await?;
         println!(
             "  the same file again: {:.2} s, {} new comments (idempotent)",
             started.elapsed().as_secs_f64(),

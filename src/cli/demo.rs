@@ -1,7 +1,7 @@
 //! `audiencelens demo`: the whole product on bundled sample data. Serves the sample profile
 //! pictures from a local address (so the real picture fetcher downloads them), imports the
-//! sample export for a demo user, runs the analysis, prints the report, then keeps the API
-//! running and prints a `curl` that reads the result.
+//! sample export for a demo user, runs the analysis, prints the report, then keeps the
+//! dashboard and the API running and prints where to sign in and a `curl` that reads the result.
 
 use std::path::PathBuf;
 
@@ -97,7 +97,7 @@ pub async fn run(args: DemoArgs, mut config: Config) -> anyhow::Result<()> {
         eprintln!("demo: finishing analysis {} left unfinished by an earlier run", running.id);
         // The picture server listens on a new port each run: importing the sample again
         // (nothing new is stored) points the pictures still to fetch at this run's server.
-        crate::scraping::import::import_file_alone(&mut conn, &state.privacy, &account, &sample)
+        crate::scraping::import::import_file_alone(&mut conn, &state.privacy, &account, &sample, u64::MAX)
             .await
             .map(|_| running.id)
             .map_err(anyhow::Error::from)
@@ -128,11 +128,9 @@ pub async fn run(args: DemoArgs, mut config: Config) -> anyhow::Result<()> {
     let port = config.settings.server.port;
     let host = &config.settings.server.host;
     println!(
-        "\nThe API is starting on http://{host}:{port} (Ctrl-C to stop). Signed in as {DEMO_EMAIL} \
-         (password {}); try:\n\n  curl -s -H 'Authorization: Bearer {token}' http://{host}:{port}/api/v1/accounts/{}/audience\n\n  \
-         curl -s http://{host}:{port}/api/v1/openapi.json | head -c 300\n",
-        demo_password.expose_secret(),
-        account.id
+        "\nThe dashboard and the API are starting (Ctrl-C to stop).\n\n  Dashboard: http://{host}:{port}/#/accounts/{id}\n           Sign in as {DEMO_EMAIL} with the password {password}\n\n  The same audience from the API:\n           curl -s -H 'Authorization: Bearer {token}' http://{host}:{port}/api/v1/accounts/{id}/audience\n",
+        password = demo_password.expose_secret(),
+        id = account.id
     );
     app::serve(config, Mode::All, CancellationToken::new()).await
 }

@@ -58,7 +58,15 @@ pub async fn run(args: ImportArgs, config: Config) -> anyhow::Result<()> {
     let mut totals = StoreStats::default();
     let mut intake = Intake::default();
     for file in &args.files {
-        match import::import_file_alone(&mut conn, &state.privacy, &account, file).await {
+        match import::import_file_alone(
+            &mut conn,
+            &state.privacy,
+            &account,
+            file,
+            state.config.settings.import.max_file_bytes,
+        )
+        .await
+        {
             Ok(r) => {
                 print_file(&r, args.json)?;
                 if let Some(out) = report.as_mut() {

@@ -247,6 +247,18 @@ diesel::table! {
 }
 
 diesel::table! {
+    share_links (id) {
+        id -> Int8,
+        tracked_account_id -> Int8,
+        token_hash -> Bytea,
+        token_prefix -> Text,
+        created_at -> Timestamptz,
+        expires_at -> Timestamptz,
+        revoked_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
     suppressions (kind, key_hash) {
         kind -> Text,
         key_hash -> Bytea,
@@ -303,6 +315,7 @@ diesel::joinable!(gemini_requests -> tracked_accounts (tracked_account_id));
 diesel::joinable!(gemini_requests -> users (user_id));
 diesel::joinable!(profile_pictures -> ig_profiles (ig_profile_id));
 diesel::joinable!(sessions -> users (user_id));
+diesel::joinable!(share_links -> tracked_accounts (tracked_account_id));
 diesel::joinable!(tracked_account_posts -> posts (post_id));
 diesel::joinable!(tracked_account_posts -> tracked_accounts (tracked_account_id));
 diesel::joinable!(tracked_accounts -> users (user_id));
@@ -325,6 +338,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     profile_pictures,
     queue_probes,
     sessions,
+    share_links,
     suppressions,
     tracked_account_posts,
     tracked_accounts,

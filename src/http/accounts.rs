@@ -4,11 +4,13 @@ use actix_web::{HttpResponse, delete, get, patch, post, web};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::analyses::AnalysisView;
 use super::auth::AuthUser;
 use super::error::ApiError;
 use super::pagination::{Page, PageQuery};
 use crate::accounts::{self, AccountChanges, InstagramHandle, Schedule, TrackedAccount};
 use crate::app::AppState;
+use crate::insights::read::Headline;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AccountView {
@@ -22,6 +24,31 @@ pub struct AccountView {
     pub followers_count: Option<i64>,
     pub last_analyzed_at: Option<chrono::DateTime<chrono::Utc>>,
     pub created_at: chrono::DateTime<chrono::Utc>,
+    /// Its latest analysis (running or ended), with progress.
+    pub latest_analysis: Option<AnalysisView>,
+    /// Its latest audience in a line.
+    pub headline: Option<Headline>,
+}
+
+/// The accounts with their latest analysis and headline.
+async fn views(
+    conn: &mut diesel_async::AsyncPgConnection,
+    user_id: i64,
+    accounts: Vec<TrackedAccount>,
+) -> Result<Vec<AccountView>, ApiError> {
+    let ids: Vec<i64> = accounts.iter().map(|a| a.id).collect();
+    let mut latest = crate::analyses::latest_of_accounts(conn, &ids).await?;
+    let mut headlines = crate::insights::read::headlines(conn, user_id, &ids).await?;
+    Ok(accounts
+        .into_iter()
+        .map(|a| {
+            let id = a.id;
+            let mut view = AccountView::from(a);
+            view.latest_analysis = latest.remove(&id).map(AnalysisView::from);
+            view.headline = headlines.remove(&id);
+            view
+        })
+        .collect())
 }
 
 impl From<TrackedAccount> for AccountView {
@@ -36,6 +63,8 @@ impl From<TrackedAccount> for AccountView {
             followers_count: a.followers_count,
             last_analyzed_at: a.last_analyzed_at,
             created_at: a.created_at,
+            latest_analysis: None,
+            headline: None,
         }
     }
 }
@@ -113,10 +142,9 @@ pub async fn list(
     page: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let (limit, after) = page.parse()?;
-    let rows =
-        accounts::list_user_accounts(&mut *state.pool.get().await?, user.id, after.unwrap_or(0), limit + 1)
-            .await?;
-    let page = Page::from_rows(rows.into_iter().map(AccountView::from).collect(), limit, |a| a.id);
+    let mut conn = state.pool.get().await?;
+    let rows = accounts::list_user_accounts(&mut conn, user.id, after.unwrap_or(0), limit + 1).await?;
+    let page = Page::from_rows(views(&mut conn, user.id, rows).await?, limit, |a| a.id);
     Ok(HttpResponse::Ok().json(page))
 }
 
@@ -129,10 +157,10 @@ pub async fn get(
     user: AuthUser,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
-    let account = accounts::get_user_account(&mut *state.pool.get().await?, user.id, *id)
-        .await?
-        .ok_or_else(not_found)?;
-    Ok(HttpResponse::Ok().json(AccountView::from(account)))
+    let mut conn = state.pool.get().await?;
+    let account = accounts::get_user_account(&mut conn, user.id, *id).await?.ok_or_else(not_found)?;
+    let view = views(&mut conn, user.id, vec![account]).await?.pop().ok_or_else(not_found)?;
+    Ok(HttpResponse::Ok().json(view))
 }
 
 /// Changes an account's schedule and limits.

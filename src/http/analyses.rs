@@ -93,14 +93,13 @@ pub async fn start(
     } else {
         serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest(format!("invalid body: {e}")))?
     };
-    let classifier = body.classifier.unwrap_or_else(|| "local".to_owned());
-    if !matches!(classifier.as_str(), "local" | "gemini" | "cascade") {
-        return Err(ApiError::BadRequest("classifier must be local, gemini or cascade".into()));
-    }
-    if classifier != "local" && state.config.secrets.gemini_api_key.is_none() {
+    let classifier = classifier_choice(&state, body.classifier)?;
+    // A scrape needs Apify: refused up front rather than failing in its first job.
+    if state.clients.apify.is_none() {
         return Err(ApiError::BadRequest(format!(
-            "classifier {classifier} needs Gemini: set {} in the server's environment, or use local",
-            crate::config::GEMINI_API_KEY_VAR
+            "this server has no Apify token ({}), so it cannot scrape: upload export files instead \
+             (POST /api/v1/accounts/{{id}}/imports)",
+            crate::config::APIFY_TOKEN_VAR
         )));
     }
     let mut conn = state.pool.get().await?;
@@ -120,6 +119,21 @@ pub async fn start(
         ApiError::Conflict(format!("analysis {} of this account is still running", running.id))
     })?;
     Ok(HttpResponse::Accepted().json(AnalysisView::from(analysis)))
+}
+
+/// The classifier asked for (`local` when none), if this server can run it.
+pub(super) fn classifier_choice(state: &AppState, asked: Option<String>) -> Result<String, ApiError> {
+    let classifier = asked.unwrap_or_else(|| "local".to_owned());
+    if !matches!(classifier.as_str(), "local" | "gemini" | "cascade") {
+        return Err(ApiError::BadRequest("classifier must be local, gemini or cascade".into()));
+    }
+    if classifier != "local" && state.config.secrets.gemini_api_key.is_none() {
+        return Err(ApiError::BadRequest(format!(
+            "classifier {classifier} needs Gemini: set {} in the server's environment, or use local",
+            crate::config::GEMINI_API_KEY_VAR
+        )));
+    }
+    Ok(classifier)
 }
 
 /// The caller's analyses, newest first.

@@ -12,7 +12,7 @@ use super::auth::AuthUser;
 use super::error::ApiError;
 use super::pagination::{Page, PageQuery};
 use crate::app::AppState;
-use crate::insights::read::{self, CommenterRow, Overlap, Summary, Which};
+use crate::insights::read::{self, CommenterRow, Compared, HistoryPoint, Overlap, Which};
 use crate::insights::snapshot::Snapshot;
 use crate::privacy::{self, AuditAction};
 
@@ -52,7 +52,7 @@ pub async fn of_analysis(
 
 /// Each completed analysis of an account as a trend point, oldest first.
 #[utoipa::path(get, path = "/api/v1/accounts/{id}/audience/history", params(("id" = i64, Path)),
-    responses((status = 200, body = [Summary]), (status = 404)), security(("bearer" = [])), tag = "audience")]
+    responses((status = 200, body = [HistoryPoint]), (status = 404)), security(("bearer" = [])), tag = "audience")]
 #[get("/accounts/{id}/audience/history")]
 pub async fn history(
     state: web::Data<AppState>,
@@ -72,33 +72,26 @@ pub struct CompareQuery {
     pub accounts: String,
 }
 
-/// The latest audiences of several of the caller's accounts, side by side.
+/// The latest audiences of several of the caller's accounts, side by side, each raw share's
+/// difference from the first account's with its 95 % interval (Newcombe's hybrid score).
 #[utoipa::path(get, path = "/api/v1/audience/compare", params(CompareQuery),
-    responses((status = 200, body = [Summary]), (status = 400), (status = 404)), security(("bearer" = [])), tag = "audience")]
+    responses((status = 200, body = [Compared]), (status = 400), (status = 404)), security(("bearer" = [])), tag = "audience")]
 #[get("/audience/compare")]
 pub async fn compare(
     state: web::Data<AppState>,
     user: AuthUser,
     q: web::Query<CompareQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let ids: Vec<i64> = q
-        .accounts
-        .split(',')
-        .map(|s| s.trim().parse::<i64>())
-        .collect::<Result<_, _>>()
-        .map_err(|_| ApiError::BadRequest("accounts must be comma-separated account ids".into()))?;
-    if !(2..=10).contains(&ids.len()) {
-        return Err(ApiError::BadRequest("compare 2 to 10 accounts".into()));
-    }
+    let ids = account_ids(&q.accounts)?;
     let mut conn = state.read_pool.get().await?;
-    let mut out = Vec::new();
+    let mut snapshots = Vec::new();
     for id in ids {
         let s = read::snapshot(&mut conn, user.id, Which::LatestOf(id)).await?.ok_or_else(|| {
             ApiError::NotFound(format!("account {id} has no completed analysis (or is not yours)"))
         })?;
-        out.push(Summary::of(&s));
+        snapshots.push(s);
     }
-    Ok(HttpResponse::Ok().json(out))
+    Ok(HttpResponse::Ok().json(read::compared(&snapshots)))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -120,6 +113,44 @@ pub async fn overlap(
         .await?
         .ok_or_else(|| ApiError::NotFound("no such account".into()))?;
     Ok(HttpResponse::Ok().json(o))
+}
+
+/// Every pair of 2 to 10 of the caller's accounts: commenters in common, the share of the
+/// smaller audience they are, and Jaccard's index.
+#[utoipa::path(get, path = "/api/v1/audience/overlap-matrix", params(CompareQuery),
+    responses((status = 200, body = [Overlap]), (status = 400), (status = 404)), security(("bearer" = [])), tag = "audience")]
+#[get("/audience/overlap-matrix")]
+pub async fn overlap_matrix(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    q: web::Query<CompareQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let ids = account_ids(&q.accounts)?;
+    let mut conn = state.read_pool.get().await?;
+    let mut pairs = Vec::new();
+    for (i, a) in ids.iter().enumerate() {
+        for b in &ids[i + 1..] {
+            pairs.push(
+                read::overlap(&mut conn, user.id, *a, *b)
+                    .await?
+                    .ok_or_else(|| ApiError::NotFound(format!("no such account: {a} or {b}")))?,
+            );
+        }
+    }
+    Ok(HttpResponse::Ok().json(pairs))
+}
+
+/// 2 to 10 account ids, comma-separated.
+fn account_ids(text: &str) -> Result<Vec<i64>, ApiError> {
+    let ids: Vec<i64> = text
+        .split(',')
+        .map(|s| s.trim().parse::<i64>())
+        .collect::<Result<_, _>>()
+        .map_err(|_| ApiError::BadRequest("accounts must be comma-separated account ids".into()))?;
+    if !(2..=10).contains(&ids.len()) {
+        return Err(ApiError::BadRequest("compare 2 to 10 accounts".into()));
+    }
+    Ok(ids)
 }
 
 /// The account's commenters with their classification and its source (owner only).

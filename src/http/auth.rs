@@ -256,11 +256,26 @@ fn session_cookie(
         .finish()
 }
 
-/// The caller.
-#[utoipa::path(get, path = "/api/v1/auth/me", responses((status = 200, body = Me), (status = 401)),
-    security(("bearer" = [])), tag = "auth")]
-#[get("/auth/me")]
-pub async fn me(state: web::Data<AppState>, user: AuthUser) -> Result<HttpResponse, ApiError> {
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SessionState {
+    /// Who is signed in on this request, if anyone.
+    pub user: Option<Me>,
+}
+
+/// Whether this request is signed in, and as whom (never 401: a page asks this before it
+/// knows). The dashboard calls it when it loads.
+#[utoipa::path(get, path = "/api/v1/auth/session", responses((status = 200, body = SessionState)), tag = "auth")]
+#[get("/auth/session")]
+pub async fn session_state(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let mut payload = Payload::None;
+    let user = match AuthUser::from_request(&req, &mut payload).await {
+        Ok(user) => Some(me_of(&state, user).await?),
+        Err(_) => None,
+    };
+    Ok(HttpResponse::Ok().json(SessionState { user }))
+}
+
+async fn me_of(state: &AppState, user: AuthUser) -> Result<Me, ApiError> {
     let (email, is_admin) =
         users::profile(&mut *state.pool.get().await?, user.id).await?.ok_or(ApiError::Unauthorized)?;
     let signed_in_with = match (user.session, user.session_id) {
@@ -268,7 +283,15 @@ pub async fn me(state: web::Data<AppState>, user: AuthUser) -> Result<HttpRespon
         (None, Some(_)) => "cookie",
         (None, None) => "api_key",
     };
-    Ok(HttpResponse::Ok().json(Me { id: user.id, email, is_admin, signed_in_with }))
+    Ok(Me { id: user.id, email, is_admin, signed_in_with })
+}
+
+/// The caller.
+#[utoipa::path(get, path = "/api/v1/auth/me", responses((status = 200, body = Me), (status = 401)),
+    security(("bearer" = [])), tag = "auth")]
+#[get("/auth/me")]
+pub async fn me(state: web::Data<AppState>, user: AuthUser) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(me_of(&state, user).await?))
 }
 
 /// Ends the caller's session (its token, or the dashboard's cookie, stops working at once). An

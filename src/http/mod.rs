@@ -1,5 +1,6 @@
-//! The HTTP API: the only module that imports actix-web. Routes, error mapping, request
-//! metrics, JSON errors for malformed requests and unknown routes.
+//! The HTTP API and the dashboard that uses it: the only module that imports actix-web.
+//! Routes, error mapping, request metrics, security headers, JSON errors for malformed
+//! requests and unknown routes.
 //!
 //! Owns: routing and the HTTP edge. Uses: `app::AppState`, domain modules.
 
@@ -10,17 +11,21 @@ mod audience;
 pub mod auth;
 pub mod error;
 mod health;
+mod imports;
 pub mod limits;
+mod meta;
 pub mod openapi;
 pub mod pagination;
+mod sharing;
 mod usage;
+pub mod web;
 
 use std::time::Instant;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
-use actix_web::{App, HttpRequest, HttpServer, ResponseError, web};
+use actix_web::{App, HttpRequest, HttpServer, ResponseError, web as aweb};
 
 use crate::app::AppState;
 use error::ApiError;
@@ -28,29 +33,32 @@ pub use health::ProbeCache;
 
 /// Adds every route and the JSON error handlers to an app (the tests build their app with it
 /// too, so they exercise exactly what production serves).
-pub fn configure(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
+pub fn configure(cfg: &mut aweb::ServiceConfig, max_body_bytes: usize) {
     cfg.app_data(
-        web::JsonConfig::default().limit(max_body_bytes).error_handler(|err, _req| json_error(&err)),
+        aweb::JsonConfig::default().limit(max_body_bytes).error_handler(|err, _req| json_error(&err)),
     )
     .app_data(
-        web::PathConfig::default()
+        aweb::PathConfig::default()
             .error_handler(|err, _req| ApiError::NotFound(format!("no such resource: {err}")).into()),
     )
     .app_data(
-        web::QueryConfig::default()
+        aweb::QueryConfig::default()
             .error_handler(|err, _req| ApiError::BadRequest(format!("bad query string: {err}")).into()),
     )
     .service(health::healthz)
     .service(health::readyz)
     .service(health::metrics)
     .service(
-        web::scope("/api/v1")
+        aweb::scope("/api/v1")
             .wrap(actix_web::middleware::from_fn(limit_by_ip))
             .service(openapi::document)
+            .service(meta::server)
+            .service(meta::methodology)
             .service(auth::register)
             .service(auth::login)
             .service(auth::open_session)
             .service(auth::me)
+            .service(auth::session_state)
             .service(auth::logout)
             .service(auth::change_password)
             .service(auth::refresh)
@@ -63,6 +71,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
             .service(accounts::update)
             .service(accounts::remove)
             .service(analyses::start)
+            .service(imports::upload)
             .service(analyses::list)
             .service(analyses::get)
             .service(analyses::cancel)
@@ -72,13 +81,39 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
             .service(audience::history)
             .service(audience::compare)
             .service(audience::overlap)
+            .service(audience::overlap_matrix)
             .service(audience::commenters)
             .service(audience::export)
             .service(audience::export_commenters)
+            .service(sharing::create)
+            .service(sharing::list)
+            .service(sharing::revoke)
+            .service(sharing::open)
             .service(admin::erase_person)
             .service(admin::export_person)
             .service(usage::usage),
-    );
+    )
+    .route("/", aweb::get().to(dashboard))
+    .route("/{path:.*}", aweb::get().to(dashboard));
+}
+
+/// The dashboard's files (`web/`, embedded); anything else is the JSON 404.
+async fn dashboard(req: HttpRequest) -> actix_web::HttpResponse {
+    match web::find(req.path().trim_start_matches('/')) {
+        Some(asset) => web::respond(&req, asset),
+        None => not_found(req).await,
+    }
+}
+
+/// Headers every response carries: the dashboard's Content-Security-Policy (no inline script,
+/// nothing from elsewhere), no MIME sniffing, no referrer, no framing.
+fn security_headers() -> actix_web::middleware::DefaultHeaders {
+    actix_web::middleware::DefaultHeaders::new()
+        .add(("content-security-policy", web::CONTENT_SECURITY_POLICY))
+        .add(("x-content-type-options", "nosniff"))
+        .add(("referrer-policy", "no-referrer"))
+        .add(("x-frame-options", "DENY"))
+        .add(("cross-origin-opener-policy", "same-origin"))
 }
 
 /// Every API request counts against its client IP's quota first.
@@ -86,7 +121,7 @@ async fn limit_by_ip(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    if let Some(limits) = req.app_data::<web::Data<limits::RateLimits>>() {
+    if let Some(limits) = req.app_data::<aweb::Data<limits::RateLimits>>() {
         limits.check_ip(auth::client_ip(req.request(), limits))?;
     }
     next.call(req).await
@@ -116,9 +151,9 @@ fn json_error(err: &actix_web::error::JsonPayloadError) -> actix_web::Error {
 /// A raw request body of at most `limit` bytes (`server.max_body_bytes`), for handlers that
 /// read their body themselves; a larger one is refused with the JSON 413 the JSON extractor
 /// gives.
-async fn read_body(mut payload: web::Payload, limit: usize) -> Result<web::BytesMut, ApiError> {
+async fn read_body(mut payload: aweb::Payload, limit: usize) -> Result<aweb::BytesMut, ApiError> {
     use futures_util::StreamExt as _;
-    let mut body = web::BytesMut::new();
+    let mut body = aweb::BytesMut::new();
     while let Some(chunk) = payload.next().await {
         let chunk = chunk.map_err(|e| ApiError::BadRequest(format!("reading the request body: {e}")))?;
         if body.len() + chunk.len() > limit {
@@ -140,7 +175,7 @@ async fn record_metrics(
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let started = Instant::now();
     let method = req.method().to_string();
-    let state = req.app_data::<web::Data<AppState>>().cloned();
+    let state = req.app_data::<aweb::Data<AppState>>().cloned();
     let response = next.call(req).await?;
     if let Some(state) = state {
         let route = response.request().match_pattern().unwrap_or_else(|| "unmatched".to_owned());
@@ -162,9 +197,9 @@ async fn record_metrics(
 pub fn serve(state: AppState) -> std::io::Result<(actix_web::dev::Server, Vec<std::net::SocketAddr>)> {
     let settings = state.config.settings.server.clone();
     let max_body_bytes = settings.max_body_bytes;
-    let limits = web::Data::new(limits::RateLimits::new(&settings));
+    let limits = aweb::Data::new(limits::RateLimits::new(&settings));
     let origins = settings.cors_origins.clone();
-    let data = web::Data::new(state);
+    let data = aweb::Data::new(state);
     let sweeper = limits.clone();
     tokio::spawn(async move {
         loop {
@@ -177,9 +212,10 @@ pub fn serve(state: AppState) -> std::io::Result<(actix_web::dev::Server, Vec<st
             .app_data(data.clone())
             .app_data(limits.clone())
             .wrap(cors(&origins))
+            .wrap(security_headers())
             .wrap(actix_web::middleware::from_fn(record_metrics))
             .configure(|cfg| configure(cfg, max_body_bytes))
-            .default_service(web::to(not_found))
+            .default_service(aweb::to(not_found))
     })
     .disable_signals()
     .shutdown_timeout(10);

@@ -5,7 +5,7 @@ use actix_web::{HttpResponse, get};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{accounts, admin, analyses, audience, auth, usage};
+use super::{accounts, admin, analyses, audience, auth, imports, meta, sharing, usage};
 
 struct BearerAuth;
 
@@ -22,16 +22,18 @@ impl Modify for BearerAuth {
         Authenticate with `Authorization: Bearer <token>` (from /auth/login) or an API key. \
         Errors are `{\"error\": code, \"message\": text}`."),
     paths(
-        auth::register, auth::login, auth::open_session, auth::me, auth::logout, auth::change_password,
+        auth::register, auth::login, auth::open_session, auth::me, auth::session_state, auth::logout, auth::change_password,
         auth::refresh, auth::create_api_key, auth::list_api_keys, auth::revoke_api_key,
         accounts::create, accounts::list, accounts::get, accounts::update, accounts::remove,
-        analyses::start, analyses::list, analyses::get, analyses::cancel, analyses::retry,
+        analyses::start, imports::upload, analyses::list, analyses::get, analyses::cancel, analyses::retry,
         audience::latest, audience::of_analysis, audience::history, audience::compare, audience::overlap,
+        audience::overlap_matrix,
         audience::commenters, audience::export, audience::export_commenters,
-        admin::erase_person, admin::export_person, usage::usage,
+        sharing::create, sharing::list, sharing::revoke, sharing::open,
+        admin::erase_person, admin::export_person, usage::usage, meta::server, meta::methodology,
     ),
     modifiers(&BearerAuth),
-    tags((name = "auth"), (name = "accounts"), (name = "analyses"), (name = "audience"), (name = "admin"), (name = "usage"))
+    tags((name = "auth"), (name = "accounts"), (name = "analyses"), (name = "audience"), (name = "admin"), (name = "usage"), (name = "sharing"), (name = "meta"))
 )]
 pub struct ApiDoc;
 

@@ -10,7 +10,9 @@ use diesel::sql_types::{BigInt, Jsonb, Nullable, Text, Timestamptz};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 use super::funnel::{self, Commenter};
-use super::snapshot::{CommentFunnel, Cost, FlagShare, Funnel, GeminiUse, PostBreakdown, Sample, Snapshot};
+use super::snapshot::{
+    AgeGender, CommentFunnel, Cost, FlagShare, Funnel, GeminiUse, PostBreakdown, Sample, Snapshot,
+};
 use crate::accounts::TrackedAccount;
 use crate::analyses::{Analysis, NEWEST_FIRST, Scope};
 use crate::cascade::as_system;
@@ -131,6 +133,7 @@ fn assemble(
         by_profile.insert(c.profile_id, r.clone());
     }
     read_as_system(analysis, calibrations, &mut results, &mut by_comment);
+    let age_gender = AgeGender::of(&results);
     let (calibration, no_person_kinds) = model_facts(&results, calibrations.list);
     let mut audience = estimate(&results, people.not_classified.total(), calibration, &options);
     stratify_profile_types(&mut audience, &results, people.recognised_from_link, people.with_picture);
@@ -197,6 +200,7 @@ fn assemble(
         audience_by_comment,
         per_post,
         no_person_kinds,
+        age_gender,
         cost: Cost { gemini: gemini_use(analysis), ..Cost::from_micro_usd(analysis.cost_micro_usd) },
     }
 }

@@ -9,3 +9,4 @@ pub mod export;
 pub mod funnel;
 pub mod read;
 pub mod snapshot;
+pub mod trends;

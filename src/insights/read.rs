@@ -12,6 +12,7 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde::Serialize;
 
 use super::snapshot::Snapshot;
+use super::trends::{Change, changes};
 
 #[derive(QueryableByName)]
 struct Stored {
@@ -89,6 +90,13 @@ pub struct Summary {
     pub age_corrected: bool,
     pub profile_types: BTreeMap<String, f64>,
     pub private_share: f64,
+    /// Raw shares with their counts and 95 % Wilson intervals (empty: no estimate).
+    #[schema(value_type = Vec<Object>)]
+    pub gender_raw: Vec<crate::vision::estimate::Share>,
+    #[schema(value_type = Vec<Object>)]
+    pub age_raw: Vec<crate::vision::estimate::Share>,
+    #[schema(value_type = Vec<Object>)]
+    pub profile_types_raw: Vec<crate::vision::estimate::Share>,
 }
 
 impl Summary {
@@ -114,16 +122,50 @@ impl Summary {
             age_corrected,
             profile_types: s.audience.profile_types.iter().map(|x| (x.class.clone(), x.share)).collect(),
             private_share: s.account_types.private.share,
+            gender_raw: s.audience.gender.raw.clone(),
+            age_raw: s.audience.age_brackets.raw.clone(),
+            profile_types_raw: s.audience.profile_types.clone(),
         }
     }
 }
 
-/// The account's snapshots, oldest first, as trend points.
+/// One point of an account's history: its headline shares, and how each raw share moved since
+/// the point before (empty for the first).
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct HistoryPoint {
+    #[serde(flatten)]
+    pub summary: Summary,
+    pub changes: Vec<Change>,
+}
+
+/// One account of a comparison: its headline shares, and how each raw share differs from the
+/// first account's (empty for the first).
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Compared {
+    #[serde(flatten)]
+    pub summary: Summary,
+    pub differences_from_first: Vec<Change>,
+}
+
+/// Side by side: each snapshot's headline, with its differences from the first.
+#[must_use]
+pub fn compared(snapshots: &[Snapshot]) -> Vec<Compared> {
+    snapshots
+        .iter()
+        .enumerate()
+        .map(|(i, s)| Compared {
+            summary: Summary::of(s),
+            differences_from_first: if i == 0 { Vec::new() } else { changes(&snapshots[0], s) },
+        })
+        .collect()
+}
+
+/// The account's snapshots, oldest first, as trend points with their changes.
 pub async fn history(
     conn: &mut AsyncPgConnection,
     user_id: i64,
     account_id: i64,
-) -> QueryResult<Vec<Summary>> {
+) -> QueryResult<Vec<HistoryPoint>> {
     let rows: Vec<Stored> = diesel::sql_query(
         "SELECT a.snapshot FROM analyses a JOIN tracked_accounts t ON t.id = a.tracked_account_id
          WHERE t.id = $1 AND t.user_id = $2 AND a.snapshot IS NOT NULL ORDER BY a.finished_at, a.id",
@@ -132,7 +174,15 @@ pub async fn history(
     .bind::<BigInt, _>(user_id)
     .load(conn)
     .await?;
-    Ok(rows.into_iter().filter_map(|r| parse(r.snapshot)).map(|s| Summary::of(&s)).collect())
+    let snapshots: Vec<Snapshot> = rows.into_iter().filter_map(|r| parse(r.snapshot)).collect();
+    Ok(snapshots
+        .iter()
+        .enumerate()
+        .map(|(i, s)| HistoryPoint {
+            summary: Summary::of(s),
+            changes: if i == 0 { Vec::new() } else { changes(&snapshots[i - 1], s) },
+        })
+        .collect())
 }
 
 /// Commenters shared between two of the user's accounts (over everything stored for them; the
@@ -144,6 +194,8 @@ pub struct Overlap {
     pub commenters_a: i64,
     pub commenters_b: i64,
     pub shared: i64,
+    /// shared / the smaller of the two audiences.
+    pub share_of_smaller: f64,
     /// shared / (a + b - shared).
     pub jaccard: f64,
 }
@@ -190,6 +242,7 @@ pub async fn overlap(
         commenters_a: r.ca,
         commenters_b: r.cb,
         shared: r.shared,
+        share_of_smaller: if r.ca.min(r.cb) > 0 { r.shared as f64 / r.ca.min(r.cb) as f64 } else { 0.0 },
         jaccard: if union > 0 { r.shared as f64 / union as f64 } else { 0.0 },
     }))
 }
@@ -293,4 +346,127 @@ pub async fn commenters(
 struct IdRow {
     #[diesel(sql_type = BigInt)]
     id: i64,
+}
+
+/// A share with its interval, for headlines.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct HeadlineShare {
+    pub class: String,
+    pub share: f64,
+    pub ci95: [f64; 2],
+    /// Corrected for the classifier's errors (else raw).
+    pub corrected: bool,
+}
+
+/// An account's latest audience in a line: female share, largest age bracket, sample size.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Headline {
+    pub analysis_id: i64,
+    pub generated_at: DateTime<Utc>,
+    pub unique_commenters: usize,
+    pub gender_n: usize,
+    pub female: Option<HeadlineShare>,
+    pub age_n: usize,
+    pub largest_bracket: Option<HeadlineShare>,
+}
+
+impl Headline {
+    fn pick(b: &crate::vision::estimate::Breakdown, class: Option<&str>) -> Option<HeadlineShare> {
+        if let Some(corrected) = &b.corrected {
+            let c = match class {
+                Some(class) => corrected.iter().find(|c| c.class == class)?,
+                None => corrected.iter().max_by(|a, b| a.share.total_cmp(&b.share))?,
+            };
+            return Some(HeadlineShare {
+                class: c.class.clone(),
+                share: c.share,
+                ci95: c.ci95,
+                corrected: true,
+            });
+        }
+        let r = match class {
+            Some(class) => b.raw.iter().find(|r| r.class == class)?,
+            None => b.raw.iter().max_by(|a, b| a.share.total_cmp(&b.share))?,
+        };
+        Some(HeadlineShare { class: r.class.clone(), share: r.share, ci95: r.ci95, corrected: false })
+    }
+}
+
+/// The headline of each of `accounts`' latest snapshot (the user's accounts only).
+pub async fn headlines(
+    conn: &mut AsyncPgConnection,
+    user_id: i64,
+    accounts: &[i64],
+) -> QueryResult<BTreeMap<i64, Headline>> {
+    #[derive(QueryableByName)]
+    struct Row {
+        #[diesel(sql_type = BigInt)]
+        account_id: i64,
+        #[diesel(sql_type = BigInt)]
+        analysis_id: i64,
+        #[diesel(sql_type = Timestamptz)]
+        finished_at: DateTime<Utc>,
+        #[diesel(sql_type = Nullable<Jsonb>)]
+        gender: Option<serde_json::Value>,
+        #[diesel(sql_type = Nullable<Jsonb>)]
+        ages: Option<serde_json::Value>,
+        #[diesel(sql_type = Nullable<Jsonb>)]
+        commenters: Option<serde_json::Value>,
+    }
+    let rows: Vec<Row> = diesel::sql_query(
+        "SELECT DISTINCT ON (a.tracked_account_id) a.tracked_account_id AS account_id, a.id AS analysis_id,
+                a.finished_at, a.snapshot->'audience'->'gender' AS gender,
+                a.snapshot->'audience'->'age_brackets' AS ages, a.snapshot->'sample'->'unique_commenters' AS commenters
+         FROM analyses a JOIN tracked_accounts t ON t.id = a.tracked_account_id
+         WHERE t.user_id = $1 AND a.tracked_account_id = ANY($2) AND a.snapshot IS NOT NULL
+         ORDER BY a.tracked_account_id, a.finished_at DESC, a.id DESC",
+    )
+    .bind::<BigInt, _>(user_id)
+    .bind::<diesel::sql_types::Array<BigInt>, _>(accounts)
+    .load(conn)
+    .await?;
+    let breakdown = |v: Option<serde_json::Value>| {
+        v.and_then(|v| serde_json::from_value::<crate::vision::estimate::Breakdown>(v).ok())
+    };
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            let gender = breakdown(r.gender);
+            let ages = breakdown(r.ages);
+            let headline = Headline {
+                analysis_id: r.analysis_id,
+                generated_at: r.finished_at,
+                unique_commenters: r.commenters.and_then(|v| v.as_u64()).unwrap_or(0) as usize,
+                gender_n: gender.as_ref().map_or(0, |g| g.n),
+                female: gender.as_ref().and_then(|g| Headline::pick(g, Some("female"))),
+                age_n: ages.as_ref().map_or(0, |a| a.n),
+                largest_bracket: ages.as_ref().and_then(|a| Headline::pick(a, None)),
+            };
+            (r.account_id, headline)
+        })
+        .collect())
+}
+
+/// The latest snapshot of an account as stored, for a share link (whoever holds a live link
+/// may read it; the snapshot holds counts and shares only, no personal data).
+pub async fn shared_snapshot(
+    conn: &mut AsyncPgConnection,
+    account_id: i64,
+) -> QueryResult<Option<(String, String)>> {
+    #[derive(QueryableByName)]
+    struct Row {
+        #[diesel(sql_type = Text)]
+        handle: String,
+        #[diesel(sql_type = Text)]
+        snapshot: String,
+    }
+    let row: Option<Row> = diesel::sql_query(
+        "SELECT t.handle, a.snapshot::text AS snapshot FROM analyses a JOIN tracked_accounts t ON t.id = a.tracked_account_id
+         WHERE t.id = $1 AND a.snapshot IS NOT NULL ORDER BY a.finished_at DESC, a.id DESC LIMIT 1",
+    )
+    .bind::<BigInt, _>(account_id)
+    .get_result(conn)
+    .await
+    .optional()?;
+    Ok(row.map(|r| (r.handle, r.snapshot)))
 }

@@ -32,7 +32,73 @@ pub struct Snapshot {
     /// What pictures without a person show, where the classifier told (Gemini does).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub no_person_kinds: BTreeMap<String, usize>,
+    /// Age bracket by gender (raw counts of people given an age), for the pyramid; withheld
+    /// below [`MIN_POST_BREAKDOWN`] people. Absent before schema 2.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub age_gender: Option<AgeGender>,
     pub cost: Cost,
+}
+
+/// People given an age, by bracket and gender (`unknown`: no gender given), each cell a raw
+/// share of `n` with its 95 % Wilson interval. Not corrected: the calibration measures gender
+/// and age errors apart, not jointly.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AgeGender {
+    pub n: usize,
+    pub rows: Vec<AgeGenderRow>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AgeGenderRow {
+    pub bracket: String,
+    pub female: Cell,
+    pub male: Cell,
+    pub unknown: Cell,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Cell {
+    pub count: usize,
+    pub share: f64,
+    pub ci95: [f64; 2],
+}
+
+impl AgeGender {
+    /// The table of the people among `results` (typed person) given an age; `None` below
+    /// [`MIN_POST_BREAKDOWN`] of them.
+    #[must_use]
+    pub fn of(results: &[PictureResult]) -> Option<Self> {
+        use crate::vision::ProfileType;
+        use crate::vision::result::Bracket;
+        use crate::vision::shares::{Z95, wilson};
+        let people: Vec<(Bracket, Option<Gender>)> = results
+            .iter()
+            .filter(|r| r.profile_type == ProfileType::Person)
+            .filter_map(|r| Some((r.bracket()?, r.gender_label())))
+            .collect();
+        let n = people.len();
+        if n < MIN_POST_BREAKDOWN {
+            return None;
+        }
+        let round4 = |v: f64| (v * 10_000.0).round() / 10_000.0;
+        let cell = |count: usize| Cell {
+            count,
+            share: round4(count as f64 / n as f64),
+            ci95: wilson(count as f64, n as f64, Z95).map(round4),
+        };
+        let count =
+            |b: Bracket, g: Option<Gender>| people.iter().filter(|(pb, pg)| *pb == b && *pg == g).count();
+        let rows = Bracket::ALL
+            .iter()
+            .map(|&b| AgeGenderRow {
+                bracket: b.label().to_owned(),
+                female: cell(count(b, Some(Gender::Female))),
+                male: cell(count(b, Some(Gender::Male))),
+                unknown: cell(count(b, None)),
+            })
+            .collect();
+        Some(Self { n, rows })
+    }
 }
 
 /// What the estimate rests on: the posts covered, the time window and the coverage funnel.

@@ -65,14 +65,17 @@ pub async fn import_and_start(
         let mut reports = Vec::new();
         let (mut intake, mut stats) = (Intake::default(), StoreStats::default());
         for file in files {
-            let report = import::import_file(conn, privacy, account, file, Some(input)).await?;
+            let max = config.settings.import.max_file_bytes;
+            let report = import::import_file(conn, privacy, account, file, Some(input), max).await?;
             intake += report.intake.clone();
             stats += report.stats;
             reports.push(report);
         }
-        let analysable = analysable_comments(conn, analysis.id, account.id).await?;
+        let (on_posts, analysable) = covered_comments(conn, analysis.id, account.id).await?;
         if analysable == 0 {
-            return Err(ImportStartError::NothingToAnalyse(nothing_to_analyse(account, &intake, &stats)));
+            return Err(ImportStartError::NothingToAnalyse(nothing_to_analyse(
+                account, &intake, &stats, on_posts,
+            )));
         }
         let job = pipeline::stage_job(
             config,
@@ -92,31 +95,41 @@ pub async fn import_and_start(
     .await
 }
 
-/// Comments of others on the posts the analysis covers.
-async fn analysable_comments(
+/// Comments stored on the posts the analysis covers, and those of them by others than the
+/// account and the posts' authors (what it can analyse).
+async fn covered_comments(
     conn: &mut AsyncPgConnection,
     analysis_id: i64,
     account_id: i64,
-) -> diesel::QueryResult<i64> {
+) -> diesel::QueryResult<(i64, i64)> {
     #[derive(QueryableByName)]
     struct N {
         #[diesel(sql_type = BigInt)]
-        n: i64,
+        on_posts: i64,
+        #[diesel(sql_type = BigInt)]
+        analysable: i64,
     }
     let n: N = diesel::sql_query(
-        "SELECT count(*) AS n FROM audience_comments a
-         JOIN analysis_posts ap ON ap.post_id = a.post_id AND ap.analysis_id = $1
-         WHERE a.tracked_account_id = $2",
+        "SELECT (SELECT count(*) FROM comments c JOIN analysis_posts ap ON ap.post_id = c.post_id AND ap.analysis_id = $1)
+                    AS on_posts,
+                (SELECT count(*) FROM audience_comments a
+                 JOIN analysis_posts ap ON ap.post_id = a.post_id AND ap.analysis_id = $1
+                 WHERE a.tracked_account_id = $2) AS analysable",
     )
     .bind::<BigInt, _>(analysis_id)
     .bind::<BigInt, _>(account_id)
     .get_result(conn)
     .await?;
-    Ok(n.n)
+    Ok((n.on_posts, n.analysable))
 }
 
 /// Why files gave nothing to analyse, and what to do about it.
-fn nothing_to_analyse(account: &TrackedAccount, intake: &Intake, stats: &StoreStats) -> String {
+fn nothing_to_analyse(
+    account: &TrackedAccount,
+    intake: &Intake,
+    stats: &StoreStats,
+    on_posts: i64,
+) -> String {
     let handle = &account.handle;
     let posts = stats.posts_new + stats.posts_seen_before;
     let why = if intake.comments_read == 0 {
@@ -133,16 +146,19 @@ fn nothing_to_analyse(account: &TrackedAccount, intake: &Intake, stats: &StoreSt
             owners(intake),
         )
     } else {
+        let own = usize::try_from(on_posts).unwrap_or(0);
+        let elsewhere = intake.comments_kept.saturating_sub(own);
         format!(
             "of {} in the files, none is by someone other than @{handle} on its posts ({} by the account \
              itself or a co-author, {} on other accounts' posts, {} unreadable, {} repeated, {} by people \
-             erased at their request)",
+             erased at their request, {} already stored under other posts)",
             plural(intake.comments_read, "comment"),
-            intake.comments_kept,
+            own,
             intake.comments_foreign,
             intake.comments_rejected,
             intake.comments_duplicate,
             intake.comments_suppressed,
+            elsewhere,
         )
     };
     format!("nothing to analyse for @{handle}: {why}; nothing was imported")

@@ -38,6 +38,8 @@ pub struct FileReport {
 pub enum ImportError {
     #[error("{file}: cannot read: {source}")]
     Read { file: PathBuf, source: std::io::Error },
+    #[error("{file}: {size} bytes is more than the {max} a file may have (import.max_file_bytes)")]
+    TooLarge { file: PathBuf, size: u64, max: u64 },
     #[error("{file}: {source}")]
     NotAnExport { file: PathBuf, source: ExportError },
     #[error(
@@ -122,7 +124,15 @@ pub async fn import_file(
     account: &TrackedAccount,
     file: &Path,
     analysis: Option<ForAnalysis>,
+    max_bytes: u64,
 ) -> Result<FileReport, ImportError> {
+    let size = tokio::fs::metadata(file)
+        .await
+        .map_err(|source| ImportError::Read { file: file.to_owned(), source })?
+        .len();
+    if size > max_bytes {
+        return Err(ImportError::TooLarge { file: file.to_owned(), size, max: max_bytes });
+    }
     let bytes =
         tokio::fs::read(file).await.map_err(|source| ImportError::Read { file: file.to_owned(), source })?;
     let parsed = parse_file(file, &bytes)?;
@@ -173,11 +183,12 @@ pub async fn import_file_alone(
     privacy: &PrivacyKey,
     account: &TrackedAccount,
     file: &Path,
+    max_bytes: u64,
 ) -> Result<FileReport, ImportError> {
     let file = file.to_owned();
     let failed = file.clone();
     conn.transaction::<_, ImportError, _>(async move |conn| {
-        import_file(conn, privacy, account, &file, None).await
+        import_file(conn, privacy, account, &file, None, max_bytes).await
     })
     .await
     .map_err(|e| match e {

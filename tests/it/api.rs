@@ -198,7 +198,8 @@ async fn register_login_accounts_and_api_keys() {
 #[tokio::test]
 async fn one_user_never_sees_or_changes_another_users_data() {
     let db = TestDb::new().await;
-    let api = Api::start(&db, &[]);
+    // A server that can scrape (no worker runs here: the analyses stay queued).
+    let api = Api::start(&db, &[("APIFY_TOKEN", "apify_api_test")]);
     let a = api.user("a@example.com").await;
     let b = api.user("b@example.com").await;
     let account = api.account(Some(&a), "alpha").await;
@@ -326,7 +327,8 @@ async fn login_limits_hold_against_forged_hops_and_respelled_emails() {
 #[tokio::test]
 async fn one_analysis_at_a_time_and_no_silent_defaults() {
     let db = TestDb::new().await;
-    let api = Api::start(&db, &[]);
+    // A server that can scrape (no worker runs here: the analyses stay queued).
+    let api = Api::start(&db, &[("APIFY_TOKEN", "apify_api_test")]);
     let (t, id) = api.user_with_account("e@example.com", "twice").await;
     let t = Some(t.as_str());
     let path = format!("/api/v1/accounts/{id}/analyses");
@@ -367,7 +369,8 @@ async fn one_analysis_at_a_time_and_no_silent_defaults() {
 #[tokio::test]
 async fn deleting_an_account_deletes_the_picture_bytes_held_for_it() {
     let db = TestDb::new().await;
-    let api = Api::start(&db, &[]);
+    // A server that can scrape (no worker runs here: the analyses stay queued).
+    let api = Api::start(&db, &[("APIFY_TOKEN", "apify_api_test")]);
     let (t, id) = api.user_with_account("d@example.com", "leaving").await;
     let t = Some(t.as_str());
     let started = api.call("POST", &format!("/api/v1/accounts/{id}/analyses"), t, None).await;

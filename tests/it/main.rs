@@ -12,6 +12,7 @@
 mod api;
 mod apify;
 mod counting;
+mod dashboard_api;
 mod gemini;
 mod helpers;
 mod http;
