@@ -561,38 +561,31 @@ impl Config {
         self.validate_secrets()
     }
 
-    /// Outside dev mode, weak or missing secrets stop start-up.
+    /// Outside dev mode, weak or missing secrets stop start-up: missing, short, low in entropy
+    /// (few distinct bytes, a repeated pattern), the public development key, or the same value
+    /// for both secrets.
     fn validate_secrets(&self) -> Result<(), ConfigError> {
-        let s = &self.settings;
-        if s.environment == Environment::Production {
-            match &self.secrets.jwt_secret {
-                None => {
-                    return Err(ConfigError::Secret {
-                        variable: JWT_SECRET_VAR,
-                        problem: "must be set when environment = \"production\"".into(),
-                    });
-                }
-                Some(secret) if secret.expose_secret().len() < MIN_JWT_SECRET_BYTES => {
-                    return Err(ConfigError::Secret {
-                        variable: JWT_SECRET_VAR,
-                        problem: format!(
-                            "is too short: at least {MIN_JWT_SECRET_BYTES} bytes outside dev mode"
-                        ),
-                    });
-                }
-                Some(_) => {}
+        if self.settings.environment != Environment::Production {
+            return Ok(());
+        }
+        let jwt = self.secrets.jwt_secret.as_ref().map(|s| s.expose_secret().as_bytes());
+        let privacy = self.secrets.privacy_key.as_ref().map(|s| s.expose_secret().as_bytes());
+        for (variable, secret) in [(JWT_SECRET_VAR, jwt), (PRIVACY_KEY_VAR, privacy)] {
+            let problem = match secret {
+                None => Some("must be set when environment = \"production\"".to_owned()),
+                Some(bytes) => weakness(bytes),
+            };
+            if let Some(problem) = problem {
+                return Err(ConfigError::Secret { variable, problem: format!("{problem}. {MAKE_A_SECRET}") });
             }
-            match &self.secrets.privacy_key {
-                Some(k) if k.expose_secret().len() >= MIN_JWT_SECRET_BYTES => {}
-                _ => {
-                    return Err(ConfigError::Secret {
-                        variable: PRIVACY_KEY_VAR,
-                        problem: format!(
-                            "must be set, at least {MIN_JWT_SECRET_BYTES} bytes, when environment = \"production\""
-                        ),
-                    });
-                }
-            }
+        }
+        if jwt == privacy {
+            return Err(ConfigError::Secret {
+                variable: PRIVACY_KEY_VAR,
+                problem: format!(
+                    "must differ from {JWT_SECRET_VAR}: one leaked secret must not give away the other. {MAKE_A_SECRET}"
+                ),
+            });
         }
         Ok(())
     }
@@ -609,6 +602,35 @@ impl Config {
         let url = self.settings.database.replica_url.trim();
         (!url.is_empty()).then(|| database_url_with_password(url, self.secrets.database_password.as_ref()))
     }
+}
+
+/// How to make a good secret, in every refusal.
+const MAKE_A_SECRET: &str = "Make one with `openssl rand -base64 48`";
+
+/// Fewest distinct bytes a secret must have.
+const MIN_DISTINCT_BYTES: usize = 16;
+
+/// Why `secret` is too weak for production, if it is.
+fn weakness(secret: &[u8]) -> Option<String> {
+    if secret.len() < MIN_JWT_SECRET_BYTES {
+        return Some(format!("is too short: at least {MIN_JWT_SECRET_BYTES} bytes outside dev mode"));
+    }
+    if secret == crate::privacy::DEV_KEY.as_bytes() {
+        return Some("is the public development key from the source code".to_owned());
+    }
+    let distinct = secret.iter().collect::<std::collections::HashSet<_>>().len();
+    if distinct < MIN_DISTINCT_BYTES {
+        return Some(format!(
+            "has only {distinct} distinct bytes: at least {MIN_DISTINCT_BYTES} outside dev mode"
+        ));
+    }
+    // A short pattern repeated (`abcdabcd...`) is as weak as the pattern.
+    let repeated = (1..=secret.len() / 2)
+        .any(|n| secret.len().is_multiple_of(n) && secret.chunks(n).all(|c| c == &secret[..n]));
+    if repeated {
+        return Some("is a short pattern repeated".to_owned());
+    }
+    None
 }
 
 /// Inserts `password` into `url` (which `validate` has checked parses and has none).
@@ -721,16 +743,43 @@ mod tests {
     }
 
     #[test]
-    fn production_needs_a_strong_jwt_secret() {
+    fn production_needs_strong_distinct_secrets() {
         let prod = ("AUDIENCELENS__ENVIRONMENT", "production");
         let err = Config::load_from(None, &vars(&[prod])).expect_err("must fail");
         assert!(err.to_string().contains(JWT_SECRET_VAR), "{err}");
         let err = Config::load_from(None, &vars(&[prod, (JWT_SECRET_VAR, "short")])).expect_err("must fail");
-        assert!(err.to_string().contains("too short"), "{err}");
-        let strong = "0123456789abcdef0123456789abcdef";
+        assert!(err.to_string().contains("too short") && err.to_string().contains("openssl rand"), "{err}");
+        let strong = "Vq3k8Zr1Lx0pW7mT2bN6yH4cJ9dF5sGa";
+        let other = "x7PqR2mK9zL4tW8vB1nC6hJ3dY5fG0sE";
         let err = Config::load_from(None, &vars(&[prod, (JWT_SECRET_VAR, strong)])).expect_err("must fail");
         assert!(err.to_string().contains(PRIVACY_KEY_VAR), "{err}");
-        Config::load_from(None, &vars(&[prod, (JWT_SECRET_VAR, strong), (PRIVACY_KEY_VAR, strong)]))
+        let weak = [
+            (crate::privacy::DEV_KEY, "public development key"),
+            ("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "distinct bytes"),
+            ("                                ", "distinct bytes"),
+            ("0123456789abcdef0123456789abcdef", "pattern repeated"),
+        ];
+        for (key, why) in weak {
+            let err =
+                Config::load_from(None, &vars(&[prod, (JWT_SECRET_VAR, strong), (PRIVACY_KEY_VAR, key)]))
+                    .expect_err("a weak privacy key");
+            assert!(
+                err.to_string().contains(why) && err.to_string().contains(PRIVACY_KEY_VAR),
+                "{key:?}: {err}"
+            );
+            let err =
+                Config::load_from(None, &vars(&[prod, (JWT_SECRET_VAR, key), (PRIVACY_KEY_VAR, other)]))
+                    .expect_err("a weak JWT secret");
+            assert!(
+                err.to_string().contains(why) && err.to_string().contains(JWT_SECRET_VAR),
+                "{key:?}: {err}"
+            );
+        }
+        let err =
+            Config::load_from(None, &vars(&[prod, (JWT_SECRET_VAR, strong), (PRIVACY_KEY_VAR, strong)]))
+                .expect_err("the same secret twice");
+        assert!(err.to_string().contains("must differ"), "{err}");
+        Config::load_from(None, &vars(&[prod, (JWT_SECRET_VAR, strong), (PRIVACY_KEY_VAR, other)]))
             .expect("valid");
     }
 

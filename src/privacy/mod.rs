@@ -21,7 +21,8 @@ use crate::scraping::items::Records;
 
 /// Used only in dev mode when `AUDIENCELENS_PRIVACY_KEY` is unset, so suppressions survive
 /// restarts; production refuses to start without a real key.
-const DEV_KEY: &str = "audiencelens-dev-privacy-key-not-for-production";
+/// The key of dev mode when none is set: public, so production refuses it.
+pub const DEV_KEY: &str = "audiencelens-dev-privacy-key-not-for-production";
 
 /// The keyed hash behind pseudonyms and the suppression list. Without the key, a pseudonym
 /// cannot be turned back into a handle, nor a handle tested against the list.
