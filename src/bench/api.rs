@@ -20,20 +20,20 @@ use crate::insights::aggregate;
 use crate::vision::result::{AgeEstimate, Bracket, BracketProbs, Gender, GenderEstimate};
 use crate::vision::{PictureResult, ProfileType};
 
-#[derive(Debug, clap::Args)]
+#[derive(Debug, Clone, clap::Args)]
 pub struct ApiBenchArgs {
     /// Unique commenters of the account.
     #[arg(long, default_value_t = 100_000)]
-    commenters: usize,
+    pub(super) commenters: usize,
     /// Posts their comments spread over.
     #[arg(long, default_value_t = 100)]
-    posts: usize,
+    pub(super) posts: usize,
     /// Concurrent connections.
     #[arg(long, default_value_t = 16)]
-    connections: usize,
+    pub(super) connections: usize,
     /// Seconds of load.
     #[arg(long, default_value_t = 10)]
-    seconds: u64,
+    pub(super) seconds: u64,
 }
 
 fn result(rng: &mut rand::rngs::StdRng) -> PictureResult {
@@ -72,7 +72,7 @@ fn result(rng: &mut rand::rngs::StdRng) -> PictureResult {
 
 /// Fills the scratch database: posts, commenters, one comment each (a tenth comment twice),
 /// fetched pictures and their classifications.
-async fn fill(state: &AppState, account_id: i64, args: &ApiBenchArgs) -> anyhow::Result<()> {
+pub(super) async fn fill(state: &AppState, account_id: i64, args: &ApiBenchArgs) -> anyhow::Result<()> {
     let mut conn = state.pool.get().await?;
     diesel::sql_query(
         "INSERT INTO posts (ig_post_id, short_code, owner_username, url, posted_at, comments_count)

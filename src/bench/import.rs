@@ -18,7 +18,9 @@ pub struct ImportBenchArgs {
     comments: usize,
 }
 
-fn export(comments: usize) -> Vec<u8> {
+/// A comment-scraper export of `comments` comments, its ids (comments, posts, people) shifted
+/// by `offset` so that two exports share nothing.
+pub(super) fn export(comments: usize, offset: u64) -> Vec<u8> {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     let shortcode = |mut id: u64| {
         let mut out = Vec::new();
@@ -33,10 +35,10 @@ fn export(comments: usize) -> Vec<u8> {
     let posts = (comments / 500).max(1);
     let items: Vec<serde_json::Value> = (0..comments)
         .map(|i| {
-            let code = shortcode(3_400_000_000_000_000_000 + (i % posts) as u64);
-            let person = i % people;
+            let code = shortcode(3_400_000_000_000_000_000 + offset + (i % posts) as u64);
+            let person = offset as usize + i % people;
             json!({
-                "id": (17_000_000_000_000_000u64 + i as u64).to_string(),
+                "id": (17_000_000_000_000_000u64 + offset + i as u64).to_string(),
                 "postUrl": format!("https://www.instagram.com/p/{code}/"),
                 "text": format!("comment number {i} with a little text to parse"),
                 "ownerUsername": format!("person_{person}"),
@@ -50,7 +52,7 @@ fn export(comments: usize) -> Vec<u8> {
 }
 
 pub async fn run(args: ImportBenchArgs, config: Config) -> anyhow::Result<()> {
-    let bytes = export(args.comments);
+    let bytes = export(args.comments, 0);
     let file = std::env::temp_dir().join(format!("audiencelens-bench-import-{}.json", std::process::id()));
     std::fs::write(&file, &bytes)?;
     println!("import benchmark: {} comments, {:.1} MB export", args.comments, bytes.len() as f64 / 1e6);

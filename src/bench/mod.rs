@@ -1,10 +1,11 @@
 //! Benchmarks that ship in the binary, so anyone can measure on their own machine:
-//! `audiencelens bench queue|import|api|vision|audience|cascade`. The database ones create and drop their
+//! `audiencelens bench queue|import|api|dashboard|vision|audience|cascade`. The database ones create and drop their
 //! own scratch database.
 
 mod api;
 mod audience;
 mod cascade;
+mod dashboard;
 mod import;
 mod queue;
 mod vision;
@@ -23,6 +24,9 @@ pub enum BenchCommand {
     Api(api::ApiBenchArgs),
     /// Import speed: a generated export of N comments through `import`'s code path.
     Import(import::ImportBenchArgs),
+    /// The server side of the dashboard's browser benchmark (`scripts/bench-dashboard`): a
+    /// scratch database with a large account and two exports, served until stdin closes.
+    Dashboard(dashboard::DashboardBenchArgs),
     /// The local classifier: throughput on one thread and all cores, accuracy with labels,
     /// side by side with the Python reference (--reference).
     Vision(vision::VisionBenchArgs),
@@ -43,6 +47,7 @@ pub async fn run(command: BenchCommand, config: Config) -> anyhow::Result<()> {
         BenchCommand::Queue(args) => queue::run(args, config).await,
         BenchCommand::Import(args) => import::run(args, config).await,
         BenchCommand::Api(args) => api::run(args, config).await,
+        BenchCommand::Dashboard(args) => dashboard::run(args, config).await,
         BenchCommand::Audience(args) => tokio::task::spawn_blocking(move || audience::run(&args, &config))
             .await
             .map_err(anyhow::Error::from)?,
