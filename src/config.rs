@@ -213,6 +213,7 @@ pub struct VisionSettings {
     pub gender_uncertain_high: f32,
     pub min_face_px: f32,
     pub age_flip: bool,
+    pub verify_faces: bool,
     pub max_bytes: usize,
     pub max_side: u32,
     pub max_pixels: u64,
@@ -709,7 +710,7 @@ mod tests {
         let err = Config::load_from(None, &vars(&[("AUDIENCELENS__VISION__GENDER_THRESHOLD", "1.5")]))
             .expect_err("must fail");
         assert!(err.to_string().contains("vision.gender_threshold"), "{err}");
-        let err = Config::load_from(None, &vars(&[("AUDIENCELENS__VISION__GENDER_UNCERTAIN_HIGH", "0.6")]))
+        let err = Config::load_from(None, &vars(&[("AUDIENCELENS__VISION__GENDER_UNCERTAIN_HIGH", "0.4")]))
             .expect_err("must fail");
         assert!(err.to_string().contains("vision.gender_uncertain"), "{err}");
         let config =

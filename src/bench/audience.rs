@@ -62,6 +62,18 @@ pub struct AudienceBenchArgs {
     /// side by side separate the error that age-dependent classifier errors add.
     #[arg(long, value_enum, default_value_t = AgeMix::Random)]
     pub age_mix: AgeMix,
+    /// Age classes: `auto` (brackets when every labelled picture has an exact age, otherwise
+    /// the annotated bins), or `brackets` (only the pictures with an exact age, and the seven
+    /// brackets the product reports).
+    #[arg(long, value_enum, default_value_t = AgeClasses::Auto)]
+    pub age_classes: AgeClasses,
+}
+
+/// Which age classes the audiences are scored on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum AgeClasses {
+    Auto,
+    Brackets,
 }
 
 /// How the age classes of a drawn audience are mixed.
@@ -94,7 +106,11 @@ fn classify_items(
     args: &AudienceBenchArgs,
     settings: &crate::config::VisionSettings,
 ) -> anyhow::Result<Experiment> {
-    let labels = dataset::read_labels(&args.labels, Some(args.min_age))?;
+    let mut labels = dataset::read_labels(&args.labels, Some(args.min_age))?;
+    if args.age_classes == AgeClasses::Brackets {
+        labels.retain(|l| l.age.is_some());
+        anyhow::ensure!(!labels.is_empty(), "{} has no exact ages (age_exact)", args.labels.display());
+    }
     let by_exact = labels.iter().all(|l| l.age.is_some());
     let bins: Vec<AgeBin> = labels
         .iter()

@@ -188,7 +188,13 @@ mod tests {
         (0..100)
             .map(|i| Item {
                 index: i,
-                label: Labelled { file: format!("{i}.jpg"), gender: None, age: None, bin: None },
+                label: Labelled {
+                    file: format!("{i}.jpg"),
+                    gender: None,
+                    age: None,
+                    bin: None,
+                    category: None,
+                },
                 gender: i % 2,
                 class: usize::from(i >= 10),
                 result: None,

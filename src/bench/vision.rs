@@ -27,7 +27,7 @@ pub struct VisionBenchArgs {
     /// Folder of pictures.
     #[arg(long)]
     pub images: PathBuf,
-    /// Labels CSV (columns `file`, `gender`, `age_exact`, `age_bin`; others are ignored).
+    /// Labels CSV (columns `file`, `gender`, `age_exact`, `age_bin`, `category`; others are ignored).
     #[arg(long)]
     pub labels: Option<PathBuf>,
     /// Resize each picture so its longer side is this many pixels and re-encode it as JPEG

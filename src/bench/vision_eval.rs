@@ -257,6 +257,35 @@ pub fn evaluate(predictions: &BTreeMap<String, Prediction>, labels: &[Labelled])
     out
 }
 
+/// Counts of (true bracket, predicted bracket) over the faces with an exact age and a bracket.
+#[must_use]
+pub fn confusion(predictions: &BTreeMap<String, Prediction>, labels: &[Labelled]) -> [[usize; 7]; 7] {
+    let mut out = [[0; 7]; 7];
+    for label in labels {
+        let predicted = predictions.get(&label.file).and_then(|p| p.bracket);
+        if let (Some(truth), Some(predicted)) = (label.bracket(), predicted) {
+            out[truth.index()][predicted.index()] += 1;
+        }
+    }
+    out
+}
+
+/// Per labelled category: pictures, and how many got a face (typed person or group).
+#[must_use]
+pub fn faces_by_category(
+    predictions: &BTreeMap<String, Prediction>,
+    labels: &[Labelled],
+) -> BTreeMap<String, (usize, usize)> {
+    let mut out: BTreeMap<String, (usize, usize)> = BTreeMap::new();
+    for label in labels {
+        let (Some(category), Some(p)) = (&label.category, predictions.get(&label.file)) else { continue };
+        let entry = out.entry(category.clone()).or_default();
+        entry.0 += 1;
+        entry.1 += usize::from(p.faces > 0);
+    }
+    out
+}
+
 /// Gender accuracy and age error of each pipeline on the labelled images both found a face in.
 #[must_use]
 pub fn same_images(

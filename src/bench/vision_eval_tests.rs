@@ -3,7 +3,13 @@
 use super::*;
 
 fn label(file: &str, gender: Gender, age: Option<u32>, bin: Option<&str>) -> Labelled {
-    Labelled { file: file.into(), gender: Some(gender), age, bin: bin.and_then(AgeBin::parse) }
+    Labelled {
+        file: file.into(),
+        gender: Some(gender),
+        age,
+        bin: bin.and_then(AgeBin::parse),
+        category: None,
+    }
 }
 
 fn found(gender: Gender, age: f64) -> Prediction {

@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use super::{Metric, Prediction, ProfileType, Report, Unit, vision_eval};
+use crate::vision::Bracket;
 
 fn show(value: Option<f64>, unit: Unit) -> String {
     match (value, unit) {
@@ -15,6 +16,59 @@ fn show(value: Option<f64>, unit: Unit) -> String {
 
 fn row(name: &str, reference: &str, ours: &str, note: &str) {
     println!("{name:<46} {reference:>12} {ours:>12}  {note}");
+}
+
+/// Rows: true bracket; columns: the bracket given (faces with an exact age).
+fn print_confusion(matrix: &[[usize; 7]; 7]) {
+    if matrix.iter().flatten().all(|&n| n == 0) {
+        return;
+    }
+    println!();
+    print!("{:<24}", "true \\ given (ours)");
+    for b in Bracket::ALL {
+        print!("{:>7}", b.label());
+    }
+    println!("{:>8}", "right");
+    for (b, counts) in Bracket::ALL.iter().zip(matrix) {
+        let total: usize = counts.iter().sum();
+        if total == 0 {
+            continue;
+        }
+        print!("{:<24}", format!("{} (n={total})", b.label()));
+        for n in counts {
+            print!("{n:>7}");
+        }
+        println!("{:>7.1} %", 100.0 * counts[b.index()] as f64 / total as f64);
+    }
+}
+
+/// Pictures labelled with a category (pictures without a person): the share given a face.
+fn print_categories(
+    ours: &BTreeMap<String, (usize, usize)>,
+    reference: Option<&BTreeMap<String, (usize, usize)>>,
+) {
+    if ours.is_empty() {
+        return;
+    }
+    println!();
+    row(
+        "category (n): typed person or group",
+        if reference.is_some() { "reference" } else { "" },
+        "ours",
+        "",
+    );
+    let share = |(n, k): (usize, usize)| format!("{k}/{n} {:.1} %", 100.0 * k as f64 / n.max(1) as f64);
+    let (mut n, mut k) = (0, 0);
+    for (category, &counts) in ours {
+        n += counts.0;
+        k += counts.1;
+        let r = reference.and_then(|r| r.get(category)).map_or(String::new(), |&c| share(c));
+        row(&format!("  {category} ({})", counts.0), &r, &share(counts), "");
+    }
+    let r = reference
+        .as_ref()
+        .map_or(String::new(), |r| share(r.values().fold((0, 0), |a, c| (a.0 + c.0, a.1 + c.1))));
+    row(&format!("all categories ({n})"), &r, &share((n, k)), "");
 }
 
 impl Report<'_> {
@@ -61,10 +115,11 @@ impl Report<'_> {
         let t = &self.times;
         let ms = |d: std::time::Duration, n: u32| 1000.0 * d.as_secs_f64() / f64::from(n.max(1));
         println!(
-            "  ours, ms per picture: decode {:.2}, avatar {:.3}, detect {:.2}; per face ({} faces): chips {:.3}, gender {:.2}, age {:.2}",
+            "  ours, ms per picture: decode {:.2}, avatar {:.3}, detect {:.2}, verify {:.2}; per face ({} faces): chips {:.3}, gender {:.2}, age {:.2}",
             ms(t.decode, t.pictures),
             ms(t.avatar, t.pictures),
             ms(t.detect, t.pictures),
+            ms(t.verify, t.pictures),
             t.faces,
             ms(t.chips, t.faces),
             ms(t.gender, t.faces),
@@ -92,6 +147,10 @@ impl Report<'_> {
                 }
             }
             self.print_abstention(labels);
+            print_confusion(&vision_eval::confusion(&ours, labels));
+            let reference =
+                self.reference.first().map(|r| vision_eval::faces_by_category(&r.predictions, labels));
+            print_categories(&vision_eval::faces_by_category(&ours, labels), reference.as_ref());
         }
     }
 

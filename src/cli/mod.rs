@@ -2,10 +2,11 @@
 //!
 //! Owns: what each subcommand does. Uses: `app` for the roles, domain modules for the rest.
 
-mod analyze;
+pub(crate) mod analyze;
 mod calibrate;
 mod classify;
 mod demo;
+mod fit_brackets;
 mod import;
 mod jobs;
 mod privacy;
@@ -71,6 +72,9 @@ pub enum Command {
     /// Measure a classifier's errors (local or Gemini) on a labelled set and write a calibration
     /// file.
     Calibrate(calibrate::CalibrateArgs),
+    /// Fit the local classifier's age rule (bracket cuts, per-bracket probabilities) on faces
+    /// with exact ages, cross-validated, and write it as the file the binary ships.
+    FitBrackets(fit_brackets::FitBracketsArgs),
     /// Benchmarks that ship with the product.
     Bench {
         #[command(subcommand)]
@@ -102,6 +106,7 @@ pub async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::User { command } => user::run(command, config).await,
         Command::Classify(args) => classify::run(args, config).await,
         Command::Calibrate(args) => calibrate::run(args, config).await,
+        Command::FitBrackets(args) => fit_brackets::run(args, config).await,
         Command::Bench { command } => bench::run(command, config).await,
     }
 }

@@ -1,86 +1,62 @@
-//! From the age network's 81 one-year classes to an age: the expected value (class 0 counts as
-//! a quarter year, as the reference does), a piecewise-linear calibration map that undoes the
-//! network's pull towards 30-40, and bracket probabilities.
+//! From face-api's age (years, averaged over the chip and its mirror image) to an age bracket
+//! and a probability per bracket (version "brk2"), by the rule in `calibration/brackets.json`,
+//! which `audiencelens fit-brackets` writes from labelled faces (see `bracket_fit`).
 //!
-//! Owns: the age calibration map (version "cal1"). Uses: `result::Bracket`.
+//! - **The bracket** is the number of cut-points at or below the age. The cuts are not the
+//!   brackets' own bounds: the network over-estimates teenagers and pulls everyone towards the
+//!   middle, so the cuts sit where the exact bracket is right most often while every bracket
+//!   of 13-64 keeps a floor of recall.
+//! - **The probabilities** model the true age as normal around the network's age, with a bias
+//!   and a spread that grow with it; each bracket gets the mass between its bounds (17.5,
+//!   24.5, ... 64.5). They are what a reader may expect per face, not the decision rule.
+//!
+//! Owns: applying the shipped rule. Uses: `bracket_fit`, `result::Bracket`.
 
+use std::sync::LazyLock;
+
+use super::bracket_fit::{BOUNDS, Fitted};
 use super::result::{Bracket, BracketProbs};
 
-/// Number of age classes (0..=80 years).
-pub const AGE_CLASSES: usize = 81;
-/// Knots of the map: raw expected age -> calibrated age, slope 1 outside. Fitted on FairFace
-/// apparent-age bins; stable across folds.
-const KNOTS_RAW: [f64; 6] = [5.0, 15.0, 25.0, 40.0, 60.0, 75.0];
-const KNOTS_CAL: [f64; 6] = [5.0, 10.5, 21.5, 48.5, 63.5, 67.0];
+/// Version of this mapping, recorded in the model name.
+pub const VERSION: &str = "brk2";
+/// The shipped rule, as `fit-brackets` wrote it.
+pub const SHIPPED: &str = include_str!("calibration/brackets.json");
 
-/// Weight of class k in the expected age.
-fn class_age(k: usize) -> f64 {
-    if k == 0 { 0.25 } else { k as f64 }
-}
+#[expect(clippy::expect_used, reason = "a compile-time constant, parsed by a test")]
+static RULE: LazyLock<Fitted> =
+    LazyLock::new(|| serde_json::from_str(SHIPPED).expect("the shipped bracket rule is valid (tested)"));
 
-/// The network's expected age.
+/// The bracket face-api's `age` falls in.
 #[must_use]
-pub fn expected_age(probs: &[f32]) -> f64 {
-    probs.iter().enumerate().map(|(k, &p)| class_age(k) * f64::from(p)).sum()
+pub fn bracket_of(age: f64) -> Bracket {
+    Bracket::ALL[RULE.rule.bracket_index(age)]
 }
 
-/// The calibration map.
+/// Φ, the standard normal distribution function (Abramowitz and Stegun 7.1.26 for erf; error
+/// under 1.5e-7, far below the 4 decimals kept).
+fn phi(x: f64) -> f64 {
+    let z = x.abs() / std::f64::consts::SQRT_2;
+    let t = 1.0 / (1.0 + 0.327_591_1 * z);
+    let poly = t
+        * (0.254_829_592
+            + t * (-0.284_496_736 + t * (1.421_413_741 + t * (-1.453_152_027 + t * 1.061_405_429))));
+    let erf = 1.0 - poly * (-z * z).exp();
+    if x >= 0.0 { 0.5 * (1.0 + erf) } else { 0.5 * (1.0 - erf) }
+}
+
+/// The probability of each bracket given face-api's `age`.
 #[must_use]
-pub fn calibrate(raw: f64) -> f64 {
-    let last = KNOTS_RAW.len() - 1;
-    if raw <= KNOTS_RAW[0] {
-        return raw - KNOTS_RAW[0] + KNOTS_CAL[0];
+pub fn bracket_probabilities(age: f64) -> BracketProbs {
+    let [m0, m1] = RULE.rule.mu;
+    let [s0, s1] = RULE.rule.sd;
+    let mu = age + m0 + m1 * age;
+    let sd = (s0 + s1 * age).max(1.0);
+    let mut cdf = [0.0_f64; 8];
+    cdf[7] = 1.0;
+    for (i, b) in BOUNDS.iter().enumerate() {
+        cdf[i + 1] = phi((b - mu) / sd);
     }
-    if raw >= KNOTS_RAW[last] {
-        return raw - KNOTS_RAW[last] + KNOTS_CAL[last];
-    }
-    let i = KNOTS_RAW.iter().rposition(|&k| k <= raw).unwrap_or(0).min(last - 1);
-    let t = (raw - KNOTS_RAW[i]) / (KNOTS_RAW[i + 1] - KNOTS_RAW[i]);
-    KNOTS_CAL[i] + t * (KNOTS_CAL[i + 1] - KNOTS_CAL[i])
-}
-
-/// The inverse map (it is increasing).
-fn uncalibrate(cal: f64) -> f64 {
-    let last = KNOTS_CAL.len() - 1;
-    if cal <= KNOTS_CAL[0] {
-        return cal - KNOTS_CAL[0] + KNOTS_RAW[0];
-    }
-    if cal >= KNOTS_CAL[last] {
-        return cal - KNOTS_CAL[last] + KNOTS_RAW[last];
-    }
-    let i = KNOTS_CAL.iter().rposition(|&k| k <= cal).unwrap_or(0).min(last - 1);
-    let t = (cal - KNOTS_CAL[i]) / (KNOTS_CAL[i + 1] - KNOTS_CAL[i]);
-    KNOTS_RAW[i] + t * (KNOTS_RAW[i + 1] - KNOTS_RAW[i])
-}
-
-/// Bracket of a calibrated age: rounded to whole years first.
-#[must_use]
-pub fn bracket_of(calibrated: f64) -> Bracket {
-    Bracket::of_age((calibrated + 0.5).floor() as i64)
-}
-
-/// Bracket probabilities: class k stands for raw ages [k - 0.5, k + 0.5); each class's mass is
-/// split at the bracket boundaries carried back through the map (a calibrated boundary at
-/// L - 0.5 years, the rounding point of `bracket_of`).
-#[must_use]
-pub fn bracket_probabilities(probs: &[f32]) -> BracketProbs {
-    let cuts: Vec<f64> = Bracket::LOWER[1..].iter().map(|&lo| uncalibrate(f64::from(lo) - 0.5)).collect();
-    let mut out = [0.0_f64; 7];
-    for (k, &p) in probs.iter().enumerate() {
-        let (lo, hi) = (k as f64 - 0.5, k as f64 + 0.5);
-        let mut start = lo;
-        for (b, slot) in out.iter_mut().enumerate() {
-            let end = cuts.get(b).copied().unwrap_or(f64::INFINITY).clamp(lo, hi);
-            if end > start {
-                *slot += f64::from(p) * (end - start);
-                start = end;
-            }
-        }
-    }
-    let total: f64 = out.iter().sum();
-    BracketProbs(
-        out.map(|v| if total > 0.0 { ((v / total * 10_000.0).round() / 10_000.0) as f32 } else { 0.0 }),
-    )
+    BracketProbs(std::array::from_fn(|i| (((cdf[i + 1] - cdf[i]) * 10_000.0).round() / 10_000.0) as f32))
 }
 
 #[cfg(test)]
@@ -88,41 +64,27 @@ mod tests {
     use super::*;
 
     #[test]
-    fn calibration_map_matches_the_golden_values() {
-        for (raw, cal) in [(15.0, 10.5), (20.0, 16.0), (30.0, 30.5), (45.0, 52.25), (70.0, 65.833_333)] {
-            assert!((calibrate(raw) - cal).abs() < 1e-5, "{raw} -> {}", calibrate(raw));
-            assert!((uncalibrate(cal) - raw).abs() < 1e-4);
+    fn the_shipped_rule_is_this_version_and_ordered() {
+        assert_eq!(RULE.version, VERSION);
+        let cuts = RULE.rule.cuts;
+        assert!(cuts.windows(2).all(|w| w[0] < w[1]), "{cuts:?}");
+        assert_eq!(bracket_of(cuts[0] - 0.01), Bracket::Teen);
+        assert_eq!(bracket_of(cuts[0]), Bracket::From18);
+        assert_eq!(bracket_of(cuts[5]), Bracket::From65);
+        assert_eq!(bracket_of(12.0), Bracket::Teen);
+        assert_eq!(bracket_of(90.0), Bracket::From65);
+        assert!(cuts[0] > 17.5, "the network over-estimates teenagers: {cuts:?}");
+    }
+
+    #[test]
+    fn probabilities_sum_to_one_and_follow_the_age() {
+        for age in [5.0, 18.0, 30.0, 47.0, 70.0, 95.0] {
+            let p = bracket_probabilities(age);
+            assert!((p.0.iter().sum::<f32>() - 1.0).abs() < 2e-3, "{age}: {p:?}");
         }
-        assert!((calibrate(2.0) - 2.0).abs() < 1e-12);
-        assert!((calibrate(80.0) - 72.0).abs() < 1e-12);
-    }
-
-    #[test]
-    fn raw_cut_points_match_the_recipe() {
-        let cuts: Vec<f64> = Bracket::LOWER[1..].iter().map(|&lo| uncalibrate(f64::from(lo) - 0.5)).collect();
-        for (cut, want) in cuts.iter().zip([21.36, 26.67, 32.22, 37.78, 48.00, 64.29]) {
-            assert!((cut - want).abs() < 0.01, "{cut} vs {want}");
-        }
-    }
-
-    #[test]
-    fn bracket_probabilities_sum_to_one_and_follow_the_mass() {
-        let mut probs = vec![0.0_f32; AGE_CLASSES];
-        probs[30] = 1.0;
-        let b = bracket_probabilities(&probs);
-        assert!((b.0.iter().sum::<f32>() - 1.0).abs() < 1e-3);
-        assert!((b.0[Bracket::From25.index()] - 1.0).abs() < 1e-6, "raw 30 -> calibrated 30.5: {b:?}");
-        assert_eq!(bracket_of(calibrate(30.0)), Bracket::From25);
-        probs[30] = 0.0;
-        probs[10] = 1.0;
-        assert!((bracket_probabilities(&probs).0[0] - 1.0).abs() < 1e-6);
-    }
-
-    #[test]
-    fn expected_age_weights_class_zero_a_quarter() {
-        let mut probs = vec![0.0_f32; AGE_CLASSES];
-        probs[0] = 0.5;
-        probs[2] = 0.5;
-        assert!((expected_age(&probs) - 1.125).abs() < 1e-9);
+        let p = bracket_probabilities(30.0).0;
+        let most = p.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map(|(i, _)| i);
+        assert_eq!(most, Some(Bracket::From25.index()), "{p:?}");
+        assert!((phi(0.0) - 0.5).abs() < 1e-9 && (phi(1.959_964) - 0.975).abs() < 1e-6);
     }
 }

@@ -15,8 +15,10 @@ const PADDING: f64 = 0.2;
 /// unpadded template space, fitted as the median over faces both detectors found.
 const TEMPLATE: [[f64; 2]; 3] = [[0.2269, 0.2188], [0.7711, 0.2280], [0.4862, 0.8175]];
 const TEMPLATE_KEYPOINTS: [usize; 3] = [0, 1, 3];
-/// Side of the age chip; the gender chip is half of it.
+/// Side of the texture chip (the verifier's flatness cue); Cydral's gender chip is half of it.
 pub const AGE_CHIP: u32 = 64;
+/// Side of face-api's chip (same geometry, more pixels).
+pub const FACEAPI_CHIP: u32 = 112;
 
 /// Where a chip comes from: its centre in the picture and the similarity's `a = s cos θ`,
 /// `b = s sin θ` (picture pixels per chip pixel).

@@ -23,7 +23,7 @@ use super::result::{Bracket, Gender, PictureResult, ProfileType};
 
 pub const FORMAT: u32 = 1;
 /// The calibration shipped with the binary (measured on the development set).
-pub const SHIPPED: &str = include_str!("calibration/local-v1.json");
+pub const SHIPPED: &str = include_str!("calibration/local-v2.json");
 
 /// Predicted gender outcomes, in column order.
 pub const GENDER_OUTCOMES: [&str; 3] = ["female", "male", "low_confidence"];
@@ -149,7 +149,7 @@ impl Calibration {
 
     /// The calibration compiled into the binary.
     pub fn shipped() -> Result<Self, CalibrationError> {
-        Self::parse(SHIPPED, "the built-in calibration (src/vision/calibration/local-v1.json)")
+        Self::parse(SHIPPED, "the built-in calibration (src/vision/calibration/local-v2.json)")
     }
 
     /// Counts the classifier's answers against the labels. `results` pairs each labelled

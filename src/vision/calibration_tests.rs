@@ -22,7 +22,13 @@ fn result(label: Option<Gender>, bracket: Bracket, profile_type: ProfileType) ->
 }
 
 fn labelled(gender: Gender, age: Option<u32>, bin: Option<&str>) -> Labelled {
-    Labelled { file: "x.jpg".into(), gender: Some(gender), age, bin: bin.and_then(AgeBin::parse) }
+    Labelled {
+        file: "x.jpg".into(),
+        gender: Some(gender),
+        age,
+        bin: bin.and_then(AgeBin::parse),
+        category: None,
+    }
 }
 
 fn dataset() -> Dataset {

@@ -10,7 +10,7 @@ use std::path::Path;
 use super::result::{Bracket, Gender};
 
 /// The columns read; all others are skipped.
-const COLUMNS: [&str; 4] = ["file", "gender", "age_exact", "age_bin"];
+const COLUMNS: [&str; 5] = ["file", "gender", "age_exact", "age_bin", "category"];
 
 /// An age range from the labels, inclusive; `hi` is `None` for an open range ("more than 70").
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -58,6 +58,8 @@ pub struct Labelled {
     pub age: Option<u32>,
     /// Annotated age range, when known (FairFace-style).
     pub bin: Option<AgeBin>,
+    /// What a picture without a person shows (`pet_dog`, `logo_brand`, ...), when labelled.
+    pub category: Option<String>,
 }
 
 impl Labelled {
@@ -136,9 +138,9 @@ pub fn parse(text: &str, path: &str) -> Result<Vec<Labelled>, LabelsError> {
         .flatten()
         .collect();
     let position = |name: &str| header.iter().position(|h| h.trim() == name);
-    let [file, gender, age_exact, age_bin] = COLUMNS.map(position);
+    let [file, gender, age_exact, age_bin, category] = COLUMNS.map(position);
     let file = file.ok_or_else(|| LabelsError::NoFileColumn { path: path.to_owned() })?;
-    let wanted = [Some(file), gender, age_exact, age_bin];
+    let wanted = [Some(file), gender, age_exact, age_bin, category];
     let rows = records(&text[header_end..], |i| wanted.contains(&Some(i)));
     Ok(rows
         .iter()
@@ -148,6 +150,7 @@ pub fn parse(text: &str, path: &str) -> Result<Vec<Labelled>, LabelsError> {
                 gender: cell(row, gender).and_then(Gender::parse),
                 age: cell(row, age_exact).and_then(|v| v.parse::<f64>().ok()).map(|v| v as u32),
                 bin: cell(row, age_bin).and_then(AgeBin::parse),
+                category: cell(row, category).map(str::to_owned),
             })
         })
         .collect())
@@ -182,6 +185,9 @@ mod tests {
         assert_eq!(rows[2].file, "c \"q\".jpg");
         assert_eq!(rows[2].bin, Some(AgeBin { lo: 70, hi: None }));
         assert!(!format!("{rows:?}").contains("SECRET"));
+        assert!(rows.iter().all(|r| r.category.is_none()));
+        let pets = parse("file,category\npug.jpg,pet_dog\n", "l.csv").unwrap();
+        assert_eq!(pets[0].category.as_deref(), Some("pet_dog"));
         let kept = records(CSV, |i| i != 3);
         assert!(kept.iter().all(|r| r[3].is_none()), "the skipped column is not stored");
     }

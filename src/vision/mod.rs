@@ -6,8 +6,10 @@
 //!
 //! ```text
 //! decode (limits, EXIF) ─► avatar rule ─► cascade: BlazeFace front (+ mirrored re-check,
-//!   rescue pass) ─► back model when no close-up face ─► type ─► align the largest face to a
-//!   64x64 chip (32x32 by 2x2 box) ─► gender and age networks, flip-averaged ─► age map
+//!   rescue pass) ─► back model when no close-up face ─► type ─► verify the faces (MTCNN O-Net
+//!   and R-Net, chip texture; a second look at a face-less picture's best weak detection) ─►
+//!   align the largest face (a 112x112 chip for face-api, 32x32 for Cydral's gender network)
+//!   ─► age and gender, each averaged with the mirror image ─► bracket cuts, gender combined
 //! ```
 //!
 //! A [`Classifier`] is built once (it fails naming any missing model file) and shared via `Arc`.
@@ -15,7 +17,8 @@
 //! each); batch work runs pictures in parallel with [`batch::run_ordered`], async callers use
 //! [`Classifier::classify_async`], which moves the work off the async runtime.
 //!
-//! Submodules: `decode`, `avatar`, `detect` + `boxes` + `cascade`, `align`, `nets` + `age`,
+//! Submodules: `decode`, `avatar`, `detect` + `boxes` + `cascade`, `verify`, `align`, `nets` +
+//! `age`,
 //! `result` (serialised types), `estimate` + `calibration` (audience shares), `labels`
 //! (labelled sets), `runtime` + `pool` (ONNX Runtime and workers).
 //!
@@ -26,6 +29,7 @@ pub mod align;
 pub mod avatar;
 pub mod batch;
 pub mod boxes;
+pub mod bracket_fit;
 pub mod calibration;
 pub mod cascade;
 pub mod dataset;
@@ -45,6 +49,7 @@ pub mod result;
 pub mod runtime;
 mod settings;
 pub mod shares;
+pub mod verify;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -55,7 +60,7 @@ use self::cascade::Detectors;
 use self::decode::DecodeLimits;
 use self::detect::BlazeFace;
 pub use self::error::{PictureError, VisionError};
-use self::nets::AgeGenderNets;
+use self::nets::FaceNets;
 pub use self::pipeline::{StageTimes, default_avatar};
 use self::pool::Pool;
 pub use self::result::{
@@ -68,7 +73,7 @@ use crate::config::VisionSettings;
 /// The sessions one picture at a time needs.
 pub(crate) struct Worker {
     pub(crate) detectors: Detectors,
-    pub(crate) nets: AgeGenderNets,
+    pub(crate) nets: FaceNets,
 }
 
 impl Worker {
@@ -79,9 +84,11 @@ impl Worker {
                 front: BlazeFace::new(runtime::session(&env, &paths.front)?, 128),
                 back: BlazeFace::new(runtime::session(&env, &paths.back)?, 256),
             },
-            nets: AgeGenderNets {
-                age: runtime::session(&env, &paths.age)?,
+            nets: FaceNets {
                 gender: runtime::session(&env, &paths.gender)?,
+                faceapi: runtime::session(&env, &paths.faceapi)?,
+                onet: runtime::session(&env, &paths.onet)?,
+                rnet: runtime::session(&env, &paths.rnet)?,
             },
         })
     }

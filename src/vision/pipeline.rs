@@ -1,6 +1,7 @@
 //! One picture through the networks, once decoded and not a default avatar: detect and type,
-//! pick the largest face, abstain when it is too small, align, run gender and age. Stage
-//! times are accumulated for benchmarks.
+//! verify the faces (or give a face-less picture a second look), pick the largest face,
+//! abstain when it is too small, align, run gender and age. Stage times are accumulated for
+//! benchmarks.
 //!
 //! Owns: the order of the stages and which abstentions apply. Uses: the stage modules.
 
@@ -9,9 +10,11 @@ use std::time::{Duration, Instant};
 
 use image::RgbImage;
 
+use super::boxes::Detection;
+use super::cascade::Faces;
 use super::result::{Abstain, AgeEstimate, FaceBox, PictureResult, ProfileType};
 use super::settings::LabelSettings;
-use super::{PictureError, Worker, age, align};
+use super::{PictureError, Worker, age, align, verify};
 
 /// Time spent per stage, summed over pictures.
 #[derive(Debug, Default, Clone, Copy)]
@@ -22,6 +25,7 @@ pub struct StageTimes {
     pub decode: Duration,
     pub avatar: Duration,
     pub detect: Duration,
+    pub verify: Duration,
     pub chips: Duration,
     pub gender: Duration,
     pub age: Duration,
@@ -34,6 +38,7 @@ impl AddAssign for StageTimes {
         self.decode += o.decode;
         self.avatar += o.avatar;
         self.detect += o.detect;
+        self.verify += o.verify;
         self.chips += o.chips;
         self.gender += o.gender;
         self.age += o.age;
@@ -60,7 +65,24 @@ pub fn default_avatar(model: &str) -> PictureResult {
     }
 }
 
-/// Detection, typing and, for the largest face, gender and age.
+/// A face-less picture's second look: its best front detection from [`verify::RESCUE_SCORE`]
+/// (at the cascade's two margins), if wide enough and it passes verification.
+fn rescue(worker: &mut Worker, rgb: &RgbImage) -> Result<Option<Detection>, PictureError> {
+    let mut best: Option<Detection> = None;
+    for pad in [0.0, 0.25] {
+        for d in worker.detectors.front.detect(rgb, pad, verify::RESCUE_SCORE, false)? {
+            if d.width() >= verify::MIN_CHECKED_PX && best.is_none_or(|b| d.score > b.score) {
+                best = Some(d);
+            }
+        }
+    }
+    match best {
+        Some(face) if verify::check(&mut worker.nets, rgb, &face)?.passes() => Ok(Some(face)),
+        _ => Ok(None),
+    }
+}
+
+/// Detection, typing, verification and, for the largest face, gender and age.
 pub fn classify_faces(
     worker: &mut Worker,
     rgb: &RgbImage,
@@ -74,8 +96,20 @@ pub fn classify_faces(
         *slot += now - clock;
         clock = now;
     };
-    let found = worker.detectors.faces(rgb)?;
+    let mut found = worker.detectors.faces(rgb)?;
     lap(&mut times.detect);
+    let mut rejected = false;
+    if labels.verify_faces {
+        if found.profile_type == ProfileType::NoPerson {
+            if let Some(face) = rescue(worker, rgb)? {
+                found = Faces { profile_type: ProfileType::Person, faces: vec![face] };
+            }
+        } else if verify::any_real(&mut worker.nets, rgb, &found.faces)? == Some(false) {
+            found = Faces { profile_type: ProfileType::NoPerson, faces: Vec::new() };
+            rejected = true;
+        }
+        lap(&mut times.verify);
+    }
     let mut result = PictureResult {
         model: model.to_owned(),
         profile_type: found.profile_type,
@@ -87,7 +121,7 @@ pub fn classify_faces(
         no_person_kind: None,
     };
     let Some(main) = found.faces.first() else {
-        result.abstain = Some(Abstain::NoFace);
+        result.abstain = Some(if rejected { Abstain::NotAFace } else { Abstain::NoFace });
         return Ok(result);
     };
     result.face = Some(FaceBox { score: round(main.score, 4), bbox: main.bbox.map(|v| round(v, 1)) });
@@ -96,21 +130,25 @@ pub fn classify_faces(
         return Ok(result);
     }
     times.faces += 1;
-    let geometry = align::chip_geometry(&main.keypoints, align::AGE_CHIP);
-    let chip64 = align::extract_chip(rgb, &geometry, align::AGE_CHIP);
+    let chip64 =
+        align::extract_chip(rgb, &align::chip_geometry(&main.keypoints, align::AGE_CHIP), align::AGE_CHIP);
     let chip32 = align::box_half(&chip64);
+    let chip112 = align::extract_chip(
+        rgb,
+        &align::chip_geometry(&main.keypoints, align::FACEAPI_CHIP),
+        align::FACEAPI_CHIP,
+    );
     lap(&mut times.chips);
-    let p_male = worker.nets.p_male(&chip32)?;
-    result.gender = Some(labels.gender(p_male));
+    let cydral = worker.nets.p_male(&chip32)?;
     lap(&mut times.gender);
-    let probs = worker.nets.age_probabilities(&chip64, labels.age_flip)?;
-    let raw = age::expected_age(&probs);
-    let years = age::calibrate(raw);
+    let answer = worker.nets.faceapi(&chip112, labels.age_flip)?;
+    result.gender = Some(labels.gender(LabelSettings::combined_p_male(cydral, answer.p_male)));
+    let years = f64::from(answer.age);
     result.age = Some(AgeEstimate {
         years: round(years, 2),
         bracket: age::bracket_of(years),
-        brackets: age::bracket_probabilities(&probs),
-        raw_expected: round(raw, 3),
+        brackets: age::bracket_probabilities(years),
+        raw_expected: round(years, 3),
     });
     lap(&mut times.age);
     debug_assert_eq!(result.profile_type == ProfileType::NoPerson, found.faces.is_empty());

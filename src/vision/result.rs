@@ -143,6 +143,8 @@ impl Bracket {
 pub enum Abstain {
     DefaultAvatar,
     NoFace,
+    /// The detector saw a face the verifier rejected: a pet, a drawn or rendered face, a statue.
+    NotAFace,
     FaceTooSmall,
     LowConfidence,
 }
@@ -153,6 +155,7 @@ impl Abstain {
         match self {
             Self::DefaultAvatar => "default_avatar",
             Self::NoFace => "no_face",
+            Self::NotAFace => "not_a_face",
             Self::FaceTooSmall => "face_too_small",
             Self::LowConfidence => "low_confidence",
         }

@@ -18,8 +18,10 @@ use crate::config::VisionSettings;
 /// File names inside `vision.models_dir`.
 pub const FRONT_MODEL: &str = "blazeface.onnx";
 pub const BACK_MODEL: &str = "blazeface-back.onnx";
-pub const AGE_MODEL: &str = "age-v1-ftz.onnx";
 pub const GENDER_MODEL: &str = "gender-v1-ftz.onnx";
+pub const FACEAPI_MODEL: &str = "faceapi-age-gender.onnx";
+pub const ONET_MODEL: &str = "mtcnn-onet.onnx";
+pub const RNET_MODEL: &str = "mtcnn-rnet.onnx";
 
 /// Where every file the classifier loads lives.
 #[derive(Debug, Clone)]
@@ -27,8 +29,10 @@ pub struct ModelPaths {
     pub library: PathBuf,
     pub front: PathBuf,
     pub back: PathBuf,
-    pub age: PathBuf,
     pub gender: PathBuf,
+    pub faceapi: PathBuf,
+    pub onet: PathBuf,
+    pub rnet: PathBuf,
 }
 
 impl ModelPaths {
@@ -39,8 +43,10 @@ impl ModelPaths {
             library: settings.onnxruntime_library.clone(),
             front: dir.join(FRONT_MODEL),
             back: dir.join(BACK_MODEL),
-            age: dir.join(AGE_MODEL),
             gender: dir.join(GENDER_MODEL),
+            faceapi: dir.join(FACEAPI_MODEL),
+            onet: dir.join(ONET_MODEL),
+            rnet: dir.join(RNET_MODEL),
         }
     }
 
@@ -50,8 +56,10 @@ impl ModelPaths {
             (&self.library, "the ONNX Runtime library", "vision.onnxruntime_library"),
             (&self.front, "the BlazeFace front model", "vision.models_dir"),
             (&self.back, "the BlazeFace back model", "vision.models_dir"),
-            (&self.age, "the age network", "vision.models_dir"),
             (&self.gender, "the gender network", "vision.models_dir"),
+            (&self.faceapi, "the age and gender network (face-api)", "vision.models_dir"),
+            (&self.onet, "the face verifier (MTCNN O-Net)", "vision.models_dir"),
+            (&self.rnet, "the face verifier (MTCNN R-Net)", "vision.models_dir"),
         ];
         for (path, what, setting) in files {
             if !path.is_file() {

@@ -2,24 +2,31 @@
 //! string that records them: defaults give the plain name, any tuned value is appended, so a
 //! result and a calibration file always say what produced them.
 //!
-//! Owns: label rules (gender threshold and abstention band) and the version string.
-//! Uses: `config::VisionSettings`, `result`.
+//! Owns: label rules (the gender combination, threshold and abstention band) and the version
+//! string. Uses: `config::VisionSettings`, `result`.
 
 use std::fmt::Write as _;
 
 use super::result::{Abstain, Gender, GenderEstimate};
 use crate::config::VisionSettings;
 
-/// Detector, networks and age map: BlazeFace front/back, Cydral age/gender v1, age map cal1.
-pub const MODEL_NAME: &str = "local-blazeface-cydral-v1+cal1";
+/// Detector, verifier, networks and rules: BlazeFace front/back, MTCNN O-Net/R-Net face
+/// verification (v1), face-api age with the bracket cuts `brk2`, gender from Cydral's and
+/// face-api's networks combined (`g2`).
+pub const MODEL_NAME: &str = "local-blazeface-mtcnn-faceapi-v2+brk2+g2";
+
+/// The gender combination: p(male) = σ(A·logit(Cydral) + B·logit(face-api) + C), fitted by
+/// logistic regression on the development set's faces (5-fold cross-validated).
+const GENDER_LOGIT: [f64; 3] = [0.2804, 0.7784, -0.8440];
 
 /// Defaults of the label settings (the shipped config.toml has the same values).
 const DEFAULTS: LabelSettings = LabelSettings {
-    gender_threshold: 0.70,
-    gender_uncertain_low: 0.55,
-    gender_uncertain_high: 0.82,
+    gender_threshold: 0.5,
+    gender_uncertain_low: 0.5,
+    gender_uncertain_high: 0.5,
     min_face_px: 20.0,
-    age_flip: false,
+    age_flip: true,
+    verify_faces: true,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -29,6 +36,7 @@ pub struct LabelSettings {
     pub gender_uncertain_high: f32,
     pub min_face_px: f32,
     pub age_flip: bool,
+    pub verify_faces: bool,
 }
 
 impl From<&VisionSettings> for LabelSettings {
@@ -39,6 +47,7 @@ impl From<&VisionSettings> for LabelSettings {
             gender_uncertain_high: s.gender_uncertain_high,
             min_face_px: s.min_face_px,
             age_flip: s.age_flip,
+            verify_faces: s.verify_faces,
         }
     }
 }
@@ -72,11 +81,26 @@ impl LabelSettings {
         if self.age_flip != DEFAULTS.age_flip {
             let _ = write!(version, ";age_flip={}", self.age_flip);
         }
+        if self.verify_faces != DEFAULTS.verify_faces {
+            let _ = write!(version, ";verify_faces={}", self.verify_faces);
+        }
         version
     }
 
-    /// The gender call for `p_male`: male above the threshold, and no label inside the
-    /// uncertain band.
+    /// p(male) from Cydral's and face-api's p(male) (`GENDER_LOGIT`).
+    #[must_use]
+    pub fn combined_p_male(cydral: f32, faceapi: f32) -> f32 {
+        let logit = |p: f32| {
+            let p = f64::from(p).clamp(1e-7, 1.0 - 1e-7);
+            (p / (1.0 - p)).ln()
+        };
+        let [a, b, c] = GENDER_LOGIT;
+        let z = a * logit(cydral) + b * logit(faceapi) + c;
+        (1.0 / (1.0 + (-z).exp())) as f32
+    }
+
+    /// The gender call for `p_male` (the combined one): male above the threshold, and no label
+    /// inside the uncertain band (empty by default).
     #[must_use]
     pub fn gender(&self, p_male: f32) -> GenderEstimate {
         let uncertain = p_male > self.gender_uncertain_low && p_male <= self.gender_uncertain_high;
@@ -108,13 +132,18 @@ mod tests {
 
     #[test]
     fn tuned_settings_are_recorded_in_the_version() {
-        let tuned = LabelSettings { gender_threshold: 0.65, age_flip: true, ..LabelSettings::default() };
-        assert_eq!(tuned.model_version(), format!("{MODEL_NAME};gender_threshold=0.65;age_flip=true"));
+        let tuned = LabelSettings { gender_threshold: 0.65, age_flip: false, ..LabelSettings::default() };
+        assert_eq!(tuned.model_version(), format!("{MODEL_NAME};gender_threshold=0.65;age_flip=false"));
     }
 
     #[test]
     fn gender_abstains_inside_the_band_only() {
-        let s = LabelSettings::default();
+        let s = LabelSettings {
+            gender_threshold: 0.7,
+            gender_uncertain_low: 0.55,
+            gender_uncertain_high: 0.82,
+            ..LabelSettings::default()
+        };
         assert_eq!(s.gender(0.2).label, Some(Gender::Female));
         assert_eq!(s.gender(0.55).label, Some(Gender::Female), "the band is open below");
         assert_eq!(s.gender(0.6).abstain, Some(Abstain::LowConfidence));
@@ -122,5 +151,16 @@ mod tests {
         assert_eq!(s.gender(0.82).label, None, "the band is closed above");
         assert_eq!(s.gender(0.9).label, Some(Gender::Male));
         assert_eq!(s.forced_gender(0.71), Gender::Male);
+        let default = LabelSettings::default();
+        assert_eq!(default.gender(0.5001).label, Some(Gender::Male), "no band by default");
+        assert_eq!(default.gender(0.5).label, Some(Gender::Female));
+    }
+
+    #[test]
+    fn the_networks_are_combined_on_the_logit_scale() {
+        // Both sure of male: male; both unsure: the intercept leans female.
+        assert!(LabelSettings::combined_p_male(0.95, 0.95) > 0.9);
+        assert!(LabelSettings::combined_p_male(0.5, 0.5) < 0.5);
+        assert!((LabelSettings::combined_p_male(0.5, 0.5) - 0.3007).abs() < 1e-3);
     }
 }
