@@ -107,6 +107,11 @@ pub struct PictureSettings {
     pub max_bytes: usize,
     pub max_dimension: u32,
     pub max_attempts: i32,
+    /// Hosts picture links may point at (a host matches an entry or ends with `.entry`).
+    pub allowed_hosts: Vec<String>,
+    /// Also fetch over plain http and from private or loopback addresses (tests and local
+    /// picture servers only; refused in production).
+    pub allow_local: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -447,6 +452,7 @@ impl Config {
                 .try_parsing(true)
                 .list_separator(",")
                 .with_list_parse_key("server.cors_origins")
+                .with_list_parse_key("pictures.allowed_hosts")
                 .source(Some(overrides)),
         );
         let settings: Settings = builder.build()?.try_deserialize()?;
@@ -559,7 +565,23 @@ impl Config {
         if s.privacy.retention_days == 0 {
             return Err(invalid("privacy.retention_days", "must be at least 1"));
         }
+        self.validate_pictures()?;
         self.validate_secrets()
+    }
+
+    /// Picture links are input: at least one allowed host, and no local addresses in production.
+    fn validate_pictures(&self) -> Result<(), ConfigError> {
+        let s = &self.settings;
+        if s.pictures.allowed_hosts.iter().all(|h| h.trim().is_empty()) {
+            return Err(invalid("pictures.allowed_hosts", "must name at least one host (Instagram's CDN)"));
+        }
+        if s.pictures.allow_local && s.environment == Environment::Production {
+            return Err(invalid(
+                "pictures.allow_local",
+                "must be false when environment = \"production\": picture links are input, and must not reach private addresses",
+            ));
+        }
+        Ok(())
     }
 
     /// Outside dev mode, weak or missing secrets stop start-up: missing, short, low in entropy

@@ -72,6 +72,9 @@ pub async fn run(args: DemoArgs, mut config: Config) -> anyhow::Result<()> {
         format!("reading {}/export.json (run the demo from the project root)", args.data.display())
     })?;
     let (pictures, base) = picture_server(args.data.join("pictures"))?;
+    // The sample's pictures come from the demo's own server on this machine.
+    config.settings.pictures.allowed_hosts.push("127.0.0.1".to_owned());
+    config.settings.pictures.allow_local = true;
     let pictures_handle = pictures.handle();
     tokio::spawn(pictures);
     let sample = std::env::temp_dir().join(format!("audiencelens-demo-{}.json", std::process::id()));

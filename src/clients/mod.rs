@@ -3,6 +3,7 @@
 //!
 //! Owns: outbound HTTP. Uses: `config`.
 
+pub mod address;
 pub mod apify;
 pub mod gemini;
 pub mod pictures;

@@ -7,6 +7,7 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
 
+use crate::clients::address::{AddressPolicy, NotPublic, PublicResolver};
 use crate::config::PictureSettings;
 
 /// A picture that is safe to keep and classify.
@@ -83,18 +84,31 @@ pub fn inspect(bytes: Vec<u8>, max_dimension: u32) -> Result<Picture, FetchError
 pub struct PictureClient {
     http: reqwest::Client,
     settings: PictureSettings,
+    policy: std::sync::Arc<AddressPolicy>,
 }
 
 impl PictureClient {
     /// # Errors
     /// When the HTTP client cannot be built.
     pub fn new(settings: &PictureSettings) -> reqwest::Result<Self> {
-        let http = crate::clients::http_client()
+        let policy = std::sync::Arc::new(AddressPolicy::from(settings));
+        let on_redirect = policy.clone();
+        let mut builder = crate::clients::http_client()
             .connect_timeout(Duration::from_secs(settings.connect_timeout_secs))
             .timeout(Duration::from_secs(settings.timeout_secs))
-            .redirect(reqwest::redirect::Policy::limited(3))
-            .build()?;
-        Ok(Self { http, settings: settings.clone() })
+            .redirect(reqwest::redirect::Policy::custom(move |attempt| {
+                if attempt.previous().len() > 3 {
+                    return attempt.error("more than 3 redirects");
+                }
+                match on_redirect.check(attempt.url()) {
+                    Ok(()) => attempt.follow(),
+                    Err(reason) => attempt.error(format!("redirected: {reason}")),
+                }
+            }));
+        if !policy.allows_local() {
+            builder = builder.dns_resolver(std::sync::Arc::new(PublicResolver));
+        }
+        Ok(Self { http: builder.build()?, settings: settings.clone(), policy })
     }
 
     /// Downloads `url` within the size and time limits and inspects what came back.
@@ -102,7 +116,9 @@ impl PictureClient {
     /// # Errors
     /// See [`FetchError`].
     pub async fn fetch(&self, url: &str) -> Result<Picture, FetchError> {
-        let response = self.http.get(url).send().await.map_err(|e| FetchError::Transient(transport(&e)))?;
+        let parsed = reqwest::Url::parse(url).map_err(|_| FetchError::Rejected("not a URL".to_owned()))?;
+        self.policy.check(&parsed).map_err(FetchError::Rejected)?;
+        let response = self.http.get(parsed).send().await.map_err(|e| refused_or_transient(&e))?;
         let status = response.status().as_u16();
         match status {
             200 => {}
@@ -117,7 +133,7 @@ impl PictureClient {
         let mut bytes = Vec::new();
         let mut body = response.bytes_stream();
         while let Some(chunk) = body.next().await {
-            let chunk = chunk.map_err(|e| FetchError::Transient(transport(&e)))?;
+            let chunk = chunk.map_err(|e| refused_or_transient(&e))?;
             if bytes.len() + chunk.len() > max {
                 return Err(FetchError::Rejected(format!("larger than {max} bytes")));
             }
@@ -125,6 +141,24 @@ impl PictureClient {
         }
         inspect(bytes, self.settings.max_dimension)
     }
+}
+
+/// A redirect or a name the address rule refused is final; anything else may pass.
+fn refused_or_transient(e: &reqwest::Error) -> FetchError {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    let mut innermost = None;
+    while let Some(cause) = source {
+        if let Some(not_public) = cause.downcast_ref::<NotPublic>() {
+            return FetchError::Rejected(not_public.to_string());
+        }
+        innermost = Some(cause);
+        source = cause.source();
+    }
+    if e.is_redirect() {
+        // The redirect policy's own reason (it names the host, never the link).
+        return FetchError::Rejected(innermost.map_or_else(|| transport(e), ToString::to_string));
+    }
+    FetchError::Transient(transport(e))
 }
 
 /// The error without the URL: signed CDN links are long and identify the person.

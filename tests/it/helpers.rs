@@ -89,7 +89,12 @@ impl TestDb {
 
     /// Configuration pointing at this database, with `vars` as extra environment overrides.
     pub fn config(&self, vars: &[(&str, &str)]) -> Config {
-        let mut all = vec![("AUDIENCELENS__DATABASE__URL".to_owned(), self.url.expose_secret().to_owned())];
+        // Stub servers listen on 127.0.0.1: the picture fetcher may use them here.
+        let mut all = vec![
+            ("AUDIENCELENS__DATABASE__URL".to_owned(), self.url.expose_secret().to_owned()),
+            ("AUDIENCELENS__PICTURES__ALLOWED_HOSTS".to_owned(), "127.0.0.1".to_owned()),
+            ("AUDIENCELENS__PICTURES__ALLOW_LOCAL".to_owned(), "true".to_owned()),
+        ];
         all.extend(vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
         Config::load_from(None, &all).expect("test configuration")
     }

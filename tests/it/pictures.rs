@@ -8,17 +8,13 @@ use audiencelens::config::Config;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use crate::stubs::{jpeg, picture_url, serve_picture};
+use crate::stubs::{jpeg, local_picture_config, picture_url, serve_picture};
 
 fn client() -> PictureClient {
-    let config = Config::load_from(
-        None,
-        &[
-            ("AUDIENCELENS__PICTURES__TIMEOUT_SECS".to_owned(), "1".to_owned()),
-            ("AUDIENCELENS__PICTURES__MAX_BYTES".to_owned(), "200000".to_owned()),
-        ],
-    )
-    .expect("config");
+    let config = local_picture_config(&[
+        ("AUDIENCELENS__PICTURES__TIMEOUT_SECS", "1"),
+        ("AUDIENCELENS__PICTURES__MAX_BYTES", "200000"),
+    ]);
     PictureClient::new(&config.settings.pictures).expect("client")
 }
 
@@ -82,8 +78,59 @@ async fn a_decompression_bomb_is_refused_from_its_header() {
     let bomb = big_png(20_000, 20_000);
     assert!(bomb.len() < 2_000_000, "compresses to {} bytes", bomb.len());
     serve_picture(&cdn, "bomb", 200, "image/png", bomb).await;
-    let config = Config::load_from(None, &[]).expect("config");
+    let config = local_picture_config(&[]);
     let c = PictureClient::new(&config.settings.pictures).expect("client");
     let e = c.fetch(&picture_url(&cdn, "bomb")).await.expect_err("refused");
     assert!(matches!(&e, FetchError::Rejected(m) if m.contains("20000x20000")), "{e}");
+}
+
+/// Picture links are input: with the default settings (https, Instagram's CDN, public addresses
+/// only) a link to this machine is refused before any request, and so is a redirect from an
+/// allowed host to a private address, and a listed name that resolves to loopback.
+#[tokio::test]
+async fn links_to_private_or_unlisted_addresses_are_never_fetched() {
+    let cdn = MockServer::start().await;
+    serve_picture(&cdn, "ok", 200, "image/jpeg", jpeg(150, 150, [90, 60, 30])).await;
+    let strict = Config::load_from(None, &[]).expect("defaults");
+    let c = PictureClient::new(&strict.settings.pictures).expect("client");
+    for url in [
+        picture_url(&cdn, "ok"),
+        "https://127.0.0.1/v/t51.2885-19/x.jpg".to_owned(),
+        "https://169.254.169.254/latest/meta-data/".to_owned(),
+        "https://scontent.example.org/v/t51.2885-19/x.jpg".to_owned(),
+        "file:///etc/passwd".to_owned(),
+    ] {
+        let e = c.fetch(&url).await.expect_err("refused");
+        assert!(matches!(e, FetchError::Rejected(_)), "{url}: {e:?}");
+    }
+    assert!(cdn.received_requests().await.unwrap_or_default().is_empty(), "nothing reached the server");
+
+    // "localhost" listed by mistake: https and the host list pass, the resolver refuses.
+    let listed = Config::load_from(
+        None,
+        &[("AUDIENCELENS__PICTURES__ALLOWED_HOSTS".to_owned(), "localhost".to_owned())],
+    )
+    .expect("config");
+    let c = PictureClient::new(&listed.settings.pictures).expect("client");
+    let e = c.fetch("https://localhost:9/x.jpg").await.expect_err("refused");
+    assert!(matches!(&e, FetchError::Rejected(m) if m.contains("no public address")), "{e:?}");
+
+    // An allowed (local) host redirecting to a host that is not listed.
+    Mock::given(method("GET"))
+        .and(path("/v/t51.2885-19/hop.jpg"))
+        .respond_with(ResponseTemplate::new(302).insert_header("location", "http://internal.example/secret"))
+        .mount(&cdn)
+        .await;
+    let e = client().fetch(&picture_url(&cdn, "hop")).await.expect_err("refused");
+    assert!(matches!(&e, FetchError::Rejected(m) if m.contains("not on pictures.allowed_hosts")), "{e:?}");
+
+    // Production refuses the local escape hatch.
+    let prod = Config::load_from(
+        None,
+        &[
+            ("AUDIENCELENS__ENVIRONMENT".to_owned(), "production".to_owned()),
+            ("AUDIENCELENS__PICTURES__ALLOW_LOCAL".to_owned(), "true".to_owned()),
+        ],
+    );
+    assert!(prod.is_err_and(|e| e.to_string().contains("pictures.allow_local")));
 }

@@ -296,7 +296,7 @@ async fn accounts_sharing_fans(
 
 fn picture_client() -> (audiencelens::clients::pictures::PictureClient, audiencelens::config::PictureSettings)
 {
-    let config = audiencelens::config::Config::load_from(None, &[]).expect("config");
+    let config = crate::stubs::local_picture_config(&[]);
     let client =
         audiencelens::clients::pictures::PictureClient::new(&config.settings.pictures).expect("client");
     (client, config.settings.pictures.clone())

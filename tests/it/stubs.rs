@@ -169,6 +169,17 @@ pub fn jpeg(width: u32, height: u32, rgb: [u8; 3]) -> Vec<u8> {
 }
 
 /// A picture URL on `server` shaped like Instagram's, with an `oe` expiry in the future.
+/// Configuration whose picture fetcher may reach the stub CDN on 127.0.0.1 over http, plus
+/// `extra` overrides.
+pub fn local_picture_config(extra: &[(&str, &str)]) -> audiencelens::config::Config {
+    let mut vars = vec![
+        ("AUDIENCELENS__PICTURES__ALLOWED_HOSTS".to_owned(), "127.0.0.1".to_owned()),
+        ("AUDIENCELENS__PICTURES__ALLOW_LOCAL".to_owned(), "true".to_owned()),
+    ];
+    vars.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+    audiencelens::config::Config::load_from(None, &vars).expect("config")
+}
+
 pub fn picture_url(server: &MockServer, name: &str) -> String {
     let oe = format!("{:X}", chrono::Utc::now().timestamp() + 4 * 86_400);
     format!(
