@@ -23,16 +23,28 @@ struct KindLabels {
     kind: String,
 }
 
+/// The HTTP methods the API answers; any other is refused (405) and counted as `other`, so
+/// label values come from a closed set.
+pub const KNOWN_METHODS: [&str; 7] = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
+/// [`KNOWN_METHODS`] as an `Allow` header value.
+pub const KNOWN_METHODS_HEADER: &str = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS";
+
+/// The metrics label of `method`: itself when known, else `other`.
+#[must_use]
+pub fn method_label(method: &str) -> &'static str {
+    KNOWN_METHODS.iter().find(|m| **m == method).copied().unwrap_or("other")
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct HttpLabels {
-    method: String,
+    method: &'static str,
     route: String,
     status: u16,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RouteLabels {
-    method: String,
+    method: &'static str,
     route: String,
 }
 
@@ -102,14 +114,12 @@ impl Metrics {
             .observe(seconds);
     }
 
-    /// `route` is the matched route pattern, never the raw path (unbounded label values).
+    /// `route` is the matched route pattern, never the raw path (unbounded label values);
+    /// `method` is counted through [`method_label`].
     pub fn http_request(&self, method: &str, route: &str, status: u16, seconds: f64) {
-        self.http_requests
-            .get_or_create(&HttpLabels { method: method.to_owned(), route: route.to_owned(), status })
-            .inc();
-        self.http_seconds
-            .get_or_create(&RouteLabels { method: method.to_owned(), route: route.to_owned() })
-            .observe(seconds);
+        let method = method_label(method);
+        self.http_requests.get_or_create(&HttpLabels { method, route: route.to_owned(), status }).inc();
+        self.http_seconds.get_or_create(&RouteLabels { method, route: route.to_owned() }).observe(seconds);
     }
 
     /// Renders everything, with queue depth as given (read from the database by the caller).
@@ -138,6 +148,17 @@ mod tests {
         m.job_finished("scrape", "scrape_posts", JobOutcome::Succeeded, 0.2);
         m.http_request("GET", "/healthz", 200, 0.001);
         let text = m.render(&[("scrape".into(), "queued".into(), 7)]);
+        for i in 0..100 {
+            m.http_request(&format!("FOO{i}"), "unmatched", 405, 0.001);
+        }
+        let after = m.render(&[]);
+        assert!(!after.contains("FOO"), "made-up methods are not label values");
+        assert!(
+            after.contains(
+                "audiencelens_http_requests_total{method=\"other\",route=\"unmatched\",status=\"405\"} 100"
+            ),
+            "{after}"
+        );
         assert!(
             text.contains(
                 "audiencelens_jobs_total{queue=\"scrape\",kind=\"scrape_posts\",outcome=\"succeeded\"} 1"

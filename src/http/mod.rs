@@ -12,6 +12,7 @@ pub mod auth;
 pub mod error;
 mod health;
 mod imports;
+mod input;
 pub mod limits;
 mod meta;
 pub mod openapi;
@@ -171,12 +172,22 @@ async fn not_found(req: HttpRequest) -> actix_web::HttpResponse {
 /// Counts requests and their latency by matched route pattern (never the raw path).
 async fn record_metrics(
     req: ServiceRequest,
-    next: Next<impl MessageBody>,
+    next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let started = Instant::now();
     let method = req.method().to_string();
     let state = req.app_data::<aweb::Data<AppState>>().cloned();
-    let response = next.call(req).await?;
+    if crate::metrics::method_label(&method) == "other" {
+        let refused = ApiError::MethodNotAllowed(format!(
+            "method not allowed; this API answers {}",
+            crate::metrics::KNOWN_METHODS_HEADER
+        ));
+        if let Some(state) = &state {
+            state.metrics.http_request(&method, "unmatched", 405, started.elapsed().as_secs_f64());
+        }
+        return Ok(req.error_response(refused).map_into_right_body());
+    }
+    let response = next.call(req).await?.map_into_left_body();
     if let Some(state) = state {
         let route = response.request().match_pattern().unwrap_or_else(|| "unmatched".to_owned());
         state.metrics.http_request(
@@ -213,6 +224,7 @@ pub fn serve(state: AppState) -> std::io::Result<(actix_web::dev::Server, Vec<st
             .app_data(limits.clone())
             .wrap(cors(&origins))
             .wrap(security_headers())
+            .wrap(actix_web::middleware::from_fn(input::refuse_control_characters))
             .wrap(actix_web::middleware::from_fn(record_metrics))
             .configure(|cfg| configure(cfg, max_body_bytes))
             .default_service(aweb::to(not_found))

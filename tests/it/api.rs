@@ -92,6 +92,69 @@ impl Api {
     }
 }
 
+/// Control characters never reach the database: NUL (or any C0 control but tab and line
+/// breaks) in a JSON string or key, at any depth, or `%00` in a query is a 400 naming the field.
+#[tokio::test]
+async fn control_characters_are_refused_with_the_field_named() {
+    let db = TestDb::new().await;
+    let api = Api::start(&db, &[]);
+    let nul = json!({"email": "nul\u{0}@example.com", "password": "a long enough password"});
+    for path in ["/api/v1/auth/register", "/api/v1/auth/login"] {
+        let r = api.call("POST", path, None, Some(&nul)).await;
+        assert_eq!((r.status, r.body["error"].as_str()), (400, Some("bad_request")), "{path}: {:?}", r.body);
+        assert!(
+            r.body["message"].as_str().is_some_and(|m| m.contains("email") && m.contains("U+0000")),
+            "{:?}",
+            r.body
+        );
+    }
+    let token = api.user("clean@example.com").await;
+    let t = Some(token.as_str());
+    let key = api.call("POST", "/api/v1/api-keys", t, Some(&json!({"name": "ci\u{1b}[31m"}))).await;
+    assert_eq!(key.status, 400, "{:?}", key.body);
+    assert!(key.body["message"].as_str().is_some_and(|m| m.contains("name")), "{:?}", key.body);
+    let deep = api
+        .call("POST", "/api/v1/accounts", t, Some(&json!({"handle": "fine", "x": [{"y": "\u{0}"}]})))
+        .await;
+    assert!(deep.body["message"].as_str().is_some_and(|m| m.contains("x[0].y")), "{:?}", deep.body);
+    let query = api.call("GET", "/api/v1/accounts?cursor=%00", t, None).await;
+    assert_eq!(query.status, 400, "{:?}", query.body);
+    // Line breaks and tabs are text; RTL and zero-width characters are not controls.
+    let ok = api.call("POST", "/api/v1/accounts", t, Some(&json!({"handle": "fine.handle"}))).await;
+    assert_eq!(ok.status, 201, "{:?}", ok.body);
+    let mut conn = db.conn().await;
+    use diesel_async::RunQueryDsl as _;
+    let users: i64 = diesel::sql_query("SELECT count(*) AS n FROM users")
+        .get_result::<Count>(&mut conn)
+        .await
+        .expect("count")
+        .n;
+    assert_eq!(users, 1, "the refused registrations stored nothing");
+}
+
+#[derive(diesel::QueryableByName)]
+struct Count {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    n: i64,
+}
+
+/// A made-up method is refused with 405 and counted as `other`: metrics labels come from a
+/// closed set, so /metrics cannot be grown by requests.
+#[tokio::test]
+async fn unknown_methods_get_405_and_do_not_grow_the_metrics() {
+    let db = TestDb::new().await;
+    let api = Api::start(&db, &[]);
+    for i in 0..50 {
+        let r = api.call(&format!("FOO{i}"), "/api/v1/accounts", None, None).await;
+        assert_eq!((r.status, r.body["error"].as_str()), (405, Some("method_not_allowed")), "{:?}", r.body);
+    }
+    let trace = api.call("TRACE", "/api/v1/accounts", None, None).await;
+    assert_eq!(trace.status, 405);
+    let text = api.state.metrics.render(&[]);
+    assert!(!text.contains("FOO") && !text.contains("TRACE"), "{text}");
+    assert!(text.contains("method=\"other\""));
+}
+
 #[tokio::test]
 async fn register_login_accounts_and_api_keys() {
     let db = TestDb::new().await;
