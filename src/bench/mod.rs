@@ -1,5 +1,5 @@
 //! Benchmarks that ship in the binary, so anyone can measure on their own machine:
-//! `audiencelens bench queue|import|api|dashboard|vision|audience|cascade`. The database ones create and drop their
+//! `audiencelens bench queue|import|api|dashboard|pipeline|vision|audience|cascade`. The database ones create and drop their
 //! own scratch database.
 
 mod api;
@@ -7,6 +7,7 @@ mod audience;
 mod cascade;
 mod dashboard;
 mod import;
+mod pipeline;
 mod queue;
 mod vision;
 mod vision_eval;
@@ -30,6 +31,9 @@ pub enum BenchCommand {
     /// The local classifier: throughput on one thread and all cores, accuracy with labels,
     /// side by side with the Python reference (--reference).
     Vision(vision::VisionBenchArgs),
+    /// A whole analysis of a generated account of N commenters (import, fetch pictures from a
+    /// local server, classify, aggregate) on a scratch database, beside the raw classifier.
+    Pipeline(pipeline::PipelineBenchArgs),
     /// Corrected audience shares against the truth on random audiences drawn from a labelled
     /// set, with the calibration cross-validated.
     Audience(audience::AudienceBenchArgs),
@@ -48,6 +52,7 @@ pub async fn run(command: BenchCommand, config: Config) -> anyhow::Result<()> {
         BenchCommand::Import(args) => import::run(args, config).await,
         BenchCommand::Api(args) => api::run(args, config).await,
         BenchCommand::Dashboard(args) => dashboard::run(args, config).await,
+        BenchCommand::Pipeline(args) => pipeline::run(args, config).await,
         BenchCommand::Audience(args) => tokio::task::spawn_blocking(move || audience::run(&args, &config))
             .await
             .map_err(anyhow::Error::from)?,
@@ -58,4 +63,10 @@ pub async fn run(command: BenchCommand, config: Config) -> anyhow::Result<()> {
             .await
             .map_err(anyhow::Error::from)?,
     }
+}
+
+/// The 1-, 5- and 15-minute load averages (`/proc/loadavg`), or `unknown`.
+pub(crate) fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map_or_else(|_| "unknown".to_owned(), |s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
 }

@@ -71,8 +71,6 @@ where
 {
     let mut report = ClassifyReport::default();
     let account = owner.tracked_account_id;
-    // Pictures this run has been through: bytes kept for another analysis are not taken again.
-    let mut seen: Vec<Vec<u8>> = Vec::new();
     let local_model = classifiers.local.as_ref().map(|l| l.model().to_owned());
     let gemini_model = classifiers.gemini.as_ref().map(crate::clients::gemini::GeminiClient::model_version);
     let (first_pass, unsure_rules, without_local) = match (classifiers.mode, &local_model) {
@@ -95,16 +93,27 @@ where
     {
         release_answered(pool, account, model).await?;
     }
-    loop {
-        let due = due_pictures(pool, account, answered_by, &seen).await?;
-        if due.is_empty() {
-            break;
-        }
+    // One pass in hash order. While a batch is classified, the one before it is stored and
+    // the next one read, so the classifier does not wait for the database.
+    let mut due = due_pictures(pool, account, answered_by, None).await?;
+    let mut pending: Option<(Vec<Vec<u8>>, RunResult)> = None;
+    while !due.is_empty() {
         let (hashes, bytes): (Vec<Vec<u8>>, Vec<Vec<u8>>) =
             due.into_iter().map(|d| (d.content_sha256, d.bytes)).unzip();
-        seen.extend(hashes.iter().cloned());
-        let run = first_pass.run(bytes, session).await;
-        settle(pool, owner, &hashes, run, unsure_rules, true, &mut report).await?;
+        let after = hashes.last().cloned();
+        let store_and_read = async {
+            if let Some((done, run)) = pending.take() {
+                settle(pool, owner, &done, run, unsure_rules, true, &mut report).await?;
+                on_batch(report.clone()).await?;
+            }
+            due_pictures(pool, account, answered_by, after.as_deref()).await
+        };
+        let (run, next) = tokio::join!(first_pass.run(bytes, session), store_and_read);
+        pending = Some((hashes, run));
+        due = next?;
+    }
+    if let Some((done, run)) = pending {
+        settle(pool, owner, &done, run, unsure_rules, true, &mut report).await?;
         on_batch(report.clone()).await?;
     }
     let Some(local_model) = without_local else {
@@ -294,29 +303,35 @@ async fn release_answered(pool: &DbPool, account: i64, model: &str) -> Result<()
     Ok(())
 }
 
-/// Up to a batch of the account's fetched pictures whose bytes are held, leaving out those in
-/// `seen`; with `answered_by`, only those without a result of that model yet.
+/// Up to a batch of the account's fetched pictures whose bytes are held, in hash order after
+/// `after` (so a run goes through each picture once, even one whose bytes stay held for another
+/// analysis); with `answered_by`, only those without a result of that model yet.
 async fn due_pictures(
     pool: &DbPool,
     account: i64,
     answered_by: Option<&str>,
-    seen: &[Vec<u8>],
+    after: Option<&[u8]>,
 ) -> Result<Vec<Due>, ClassifyError> {
     let mut conn = pool.get().await.map_err(anyhow::Error::from)?;
     Ok(diesel::sql_query(
-        "SELECT DISTINCT b.content_sha256, b.bytes FROM picture_blobs b
-         JOIN profile_pictures pp ON pp.content_sha256 = b.content_sha256 AND pp.fetch_status = 'fetched'
-         JOIN comments c ON c.ig_profile_id = pp.ig_profile_id
-         JOIN tracked_account_posts tap ON tap.post_id = c.post_id AND tap.tracked_account_id = $1
-         WHERE ($3::text IS NULL OR NOT EXISTS (
-             SELECT 1 FROM classifications k WHERE k.content_sha256 = b.content_sha256 AND k.model_version = $3))
-           AND b.content_sha256 <> ALL($4)
-         LIMIT $2",
+        "SELECT b.content_sha256, b.bytes FROM picture_blobs b
+         WHERE b.content_sha256 IN (
+             SELECT DISTINCT pp.content_sha256 FROM profile_pictures pp
+             JOIN picture_blobs held ON held.content_sha256 = pp.content_sha256
+             JOIN comments c ON c.ig_profile_id = pp.ig_profile_id
+             JOIN tracked_account_posts tap ON tap.post_id = c.post_id AND tap.tracked_account_id = $1
+             WHERE pp.fetch_status = 'fetched'
+               AND ($4::bytea IS NULL OR pp.content_sha256 > $4)
+               AND ($3::text IS NULL OR NOT EXISTS (
+                   SELECT 1 FROM classifications k WHERE k.content_sha256 = pp.content_sha256 AND k.model_version = $3))
+             ORDER BY pp.content_sha256
+             LIMIT $2)
+         ORDER BY b.content_sha256",
     )
     .bind::<BigInt, _>(account)
     .bind::<BigInt, _>(BATCH)
     .bind::<Nullable<Text>, _>(answered_by)
-    .bind::<diesel::sql_types::Array<Bytea>, _>(seen)
+    .bind::<Nullable<Bytea>, _>(after)
     .load(&mut conn)
     .await?)
 }
