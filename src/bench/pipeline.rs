@@ -35,7 +35,7 @@ pub struct PipelineBenchArgs {
     #[arg(long)]
     pictures: Option<PathBuf>,
     /// Pictures timed through the raw classifier on one thread for the comparison.
-    #[arg(long, default_value_t = 500)]
+    #[arg(long, default_value_t = 1000)]
     raw_sample: usize,
 }
 

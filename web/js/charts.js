@@ -63,7 +63,7 @@ export function pyramid(table) {
   const unknownX = W - unknownW - 44;
   const labelW = 44;
   const mid = Math.round((unknownX - 16 - labelW) / 2);
-  const half = mid - 44;
+  const half = mid - 50;
   const max = Math.max(0.05, ...table.rows.flatMap((r) => [r.female.ci95[1], r.male.ci95[1], r.unknown.ci95[1]]));
   const scale = (v) => (v / max) * half;
   const height = top + table.rows.length * rowH + 8;
@@ -80,11 +80,12 @@ export function pyramid(table) {
     const fw = scale(r.female.share);
     svg.append(s('rect', { x: left - fw, y: y + 4, width: fw, height: 18, class: 'bar female' }));
     whisker(svg, left - scale(r.female.ci95[1]), left - scale(r.female.ci95[0]), y + 13);
-    svg.append(s('text', { x: left - 4, y: y + 17, class: 'value small on-bar', 'text-anchor': 'end' }, pct(r.female.share)));
+    // Each value sits beyond its whisker, clear of the bar, the whisker and the bracket label.
+    svg.append(s('text', { x: left - scale(Math.max(r.female.share, r.female.ci95[1])) - 6, y: y + 17, class: 'value small', 'text-anchor': 'end' }, pct(r.female.share)));
     const mw = scale(r.male.share);
     svg.append(s('rect', { x: right, y: y + 4, width: mw, height: 18, class: 'bar male' }));
     whisker(svg, right + scale(r.male.ci95[0]), right + scale(r.male.ci95[1]), y + 13);
-    svg.append(s('text', { x: right + 4, y: y + 17, class: 'value small on-bar' }, pct(r.male.share)));
+    svg.append(s('text', { x: right + scale(Math.max(r.male.share, r.male.ci95[1])) + 6, y: y + 17, class: 'value small' }, pct(r.male.share)));
     const uw = (r.unknown.share / max) * unknownW;
     svg.append(s('rect', { x: unknownX, y: y + 4, width: uw, height: 18, class: 'bar unknown' }));
     svg.append(s('text', { x: unknownX + uw + 4, y: y + 17, class: 'value small' }, pct(r.unknown.share)));
