@@ -144,7 +144,8 @@ pub fn decode_rgb(bytes: &[u8], limits: &DecodeLimits) -> Result<RgbImage, Pictu
         return Err(PictureError::TooSmall { width, height, min_side: limits.min_side });
     }
     let mut alloc = Limits::default();
-    // Output buffer (up to 8 bytes per pixel for 16-bit RGBA) plus decoder scratch.
+    // Output buffer (up to 8 bytes per pixel for 16-bit RGBA) plus decoder scratch: with the
+    // pixel bound, this bounds the decoder's memory.
     alloc.max_alloc = Some(limits.max_pixels.saturating_mul(16));
     decoder.set_limits(alloc).map_err(|e| decode_error(format, &e))?;
     // A broken EXIF block is not worth losing the picture for.

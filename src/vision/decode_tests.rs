@@ -52,9 +52,14 @@ fn png_chunk(kind: &[u8], data: &[u8]) -> Vec<u8> {
 
 /// A valid PNG header claiming `width` x `height`, with no pixel data worth the name.
 fn png_claiming(width: u32, height: u32) -> Vec<u8> {
+    png_claiming_depth(width, height, 8)
+}
+
+/// The same with `depth` bits per channel (RGB).
+fn png_claiming_depth(width: u32, height: u32, depth: u8) -> Vec<u8> {
     let mut ihdr = width.to_be_bytes().to_vec();
     ihdr.extend_from_slice(&height.to_be_bytes());
-    ihdr.extend_from_slice(&[8, 2, 0, 0, 0]);
+    ihdr.extend_from_slice(&[depth, 2, 0, 0, 0]);
     let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
     out.extend(png_chunk(b"IHDR", &ihdr));
     out.extend(png_chunk(b"IDAT", &[0x78, 0x9C, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01]));
@@ -131,6 +136,19 @@ fn huge_dimensions_are_refused_before_decoding() {
     // Within the side limit but too many pixels.
     let err = decode_rgb(&png_claiming(8000, 8000), &LIMITS).unwrap_err();
     assert!(matches!(err, PictureError::TooLarge { .. }), "{err:?}");
+}
+
+/// With the shipped settings, a 16-bit 6000x6000 PNG (about 470 MB to decode) is refused from
+/// its header: the pixel bound is what bounds the decoder's memory.
+#[test]
+fn the_shipped_limits_refuse_a_16_bit_6000_px_png_unread() {
+    let shipped = crate::config::Config::load_from(None, &[]).unwrap().settings.vision;
+    let err = decode_rgb(&png_claiming_depth(6000, 6000, 16), &DecodeLimits::from(&shipped)).unwrap_err();
+    assert!(matches!(err, PictureError::TooLarge { width: 6000, height: 6000, .. }), "{err:?}");
+    // A 1080 px profile picture's header passes the check (and fails later only for its
+    // missing pixels).
+    let err = decode_rgb(&png_claiming_depth(1080, 1080, 16), &DecodeLimits::from(&shipped)).unwrap_err();
+    assert!(!matches!(err, PictureError::TooLarge { .. }), "{err:?}");
 }
 
 #[test]
