@@ -261,6 +261,15 @@ fn classify_paths(
         writeln!(out, "{}", json!({ "summary": estimate }))?;
     }
     out.flush()?;
+    all_failed(errors, paths.len())
+}
+
+/// Some pictures failing is a result (each has its error line); all of them failing is not.
+fn all_failed(errors: usize, pictures: usize) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        pictures == 0 || errors < pictures,
+        "none of the {pictures} pictures could be classified (see their \"error\" lines)"
+    );
     Ok(())
 }
 
@@ -354,5 +363,5 @@ async fn run_with_gemini(args: ClassifyArgs, config: &Config) -> anyhow::Result<
         );
     }
     eprintln!("{}", cost_line("classify", &totals, &classifiers, &session));
-    Ok(())
+    all_failed(errors, paths.len())
 }

@@ -68,6 +68,7 @@ pub enum Command {
         command: privacy::PrivacyCommand,
     },
     /// Classify profile pictures (local model, Gemini or the cascade): one JSON line per picture.
+    /// Exits non-zero when none of the pictures could be classified.
     Classify(classify::ClassifyArgs),
     /// Measure a classifier's errors (local or Gemini) on a labelled set and write a calibration
     /// file.

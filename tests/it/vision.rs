@@ -126,9 +126,17 @@ fn hostile_single_files_give_errors_not_crashes() {
     RgbImage::from_pixel(1, 1, Rgb([0, 0, 0])).save(&tiny).expect("save");
     let (code, stdout, stderr) =
         audiencelens(&["classify", huge.to_str().expect("path"), tiny.to_str().expect("path")], &[]);
-    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(code, 1, "every picture failed: the command fails. {stderr}");
+    assert!(stderr.contains("none of the 2 pictures could be classified"), "{stderr}");
     assert!(stdout.contains(r#""code":"too_large""#) && stdout.contains("20000x20000"), "{stdout}");
     assert!(stdout.contains(r#""code":"too_small""#), "{stdout}");
+    // One readable picture among them: a result, with the failures in their lines.
+    let plain = dir.path().join("plain.png");
+    RgbImage::from_pixel(64, 64, Rgb([120, 140, 160])).save(&plain).expect("save");
+    let (code, stdout, stderr) =
+        audiencelens(&["classify", huge.to_str().expect("path"), plain.to_str().expect("path")], &[]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains(r#""code":"too_large""#) && stdout.contains(r#""profile_type""#), "{stdout}");
 }
 
 fn png_chunk(kind: &[u8], data: &[u8]) -> Vec<u8> {
