@@ -90,10 +90,7 @@ impl LabelSettings {
     /// p(male) from Cydral's and face-api's p(male) (`GENDER_LOGIT`).
     #[must_use]
     pub fn combined_p_male(cydral: f32, faceapi: f32) -> f32 {
-        let logit = |p: f32| {
-            let p = f64::from(p).clamp(1e-7, 1.0 - 1e-7);
-            (p / (1.0 - p)).ln()
-        };
+        let logit = |p: f32| super::verify::logit(f64::from(p));
         let [a, b, c] = GENDER_LOGIT;
         let z = a * logit(cydral) + b * logit(faceapi) + c;
         (1.0 / (1.0 + (-z).exp())) as f32

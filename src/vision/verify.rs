@@ -51,7 +51,8 @@ impl Check {
     }
 }
 
-fn logit(p: f64) -> f64 {
+/// log(p / (1 - p)), with p kept inside (1e-7, 1 - 1e-7).
+pub(super) fn logit(p: f64) -> f64 {
     let p = p.clamp(1e-7, 1.0 - 1e-7);
     (p / (1.0 - p)).ln()
 }
