@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 
-use crate::accounts::{self, InstagramHandle};
+use crate::accounts::InstagramHandle;
 use crate::app::AppState;
 use crate::config::Config;
 use crate::insights::funnel::plural;
@@ -47,7 +47,7 @@ pub async fn run(args: ImportArgs, config: Config) -> anyhow::Result<()> {
         }
         None => users::default_owner(&mut conn).await?,
     };
-    let account = accounts::find_or_create_account(&mut conn, user_id, &args.account).await?;
+    // The account is created with the first file that imports: a refused file leaves nothing.
     let mut report = match &args.report {
         Some(path) => Some(std::io::BufWriter::new(
             std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?,
@@ -58,16 +58,17 @@ pub async fn run(args: ImportArgs, config: Config) -> anyhow::Result<()> {
     let mut totals = StoreStats::default();
     let mut intake = Intake::default();
     for file in &args.files {
-        match import::import_file_alone(
+        match import::import_file_for(
             &mut conn,
             &state.privacy,
-            &account,
+            user_id,
+            &args.account,
             file,
             state.config.settings.import.max_file_bytes,
         )
         .await
         {
-            Ok(r) => {
+            Ok((_, r)) => {
                 print_file(&r, args.json)?;
                 if let Some(out) = report.as_mut() {
                     for item in &r.rejected {
@@ -87,7 +88,7 @@ pub async fn run(args: ImportArgs, config: Config) -> anyhow::Result<()> {
         out.flush()?;
     }
     if !args.json && args.files.len() > 1 {
-        println!("{}", intake_summary("all files", &intake, &totals, &account.handle));
+        println!("{}", intake_summary("all files", &intake, &totals, args.account.as_str()));
     }
     if failed.is_empty() {
         Ok(())
@@ -129,15 +130,16 @@ pub fn file_summary(r: &FileReport) -> String {
     if s.suppressed > 0 {
         let _ = writeln!(out, "  suppressed  {:>7} (people who asked to be erased)", s.suppressed);
     }
-    let _ = writeln!(out, "  rejected    {:>7}", r.rejected.len());
+    let _ = writeln!(out, "  rejected    {:>7}", r.rejected_total);
     for item in r.rejected.iter().take(SHOWN_REJECTIONS) {
         let _ = writeln!(out, "    item {}: {}", item.position, item.reason);
     }
-    if r.rejected.len() > SHOWN_REJECTIONS {
+    if r.rejected_total > SHOWN_REJECTIONS {
         let _ = writeln!(
             out,
-            "    ... {} more (all of them with --report FILE)",
-            r.rejected.len() - SHOWN_REJECTIONS
+            "    ... {} more (the first {} of them with --report FILE)",
+            r.rejected_total - SHOWN_REJECTIONS,
+            import::LISTED_REJECTIONS
         );
     }
     out.trim_end().to_owned()
@@ -167,6 +169,12 @@ fn set_aside_lines(i: &Intake) -> Vec<String> {
         lines.push(format!(
             "set aside   {:>7} repeated comments (the same comment twice)",
             i.comments_duplicate
+        ));
+    }
+    if i.comments_conflicting > 0 {
+        lines.push(format!(
+            "of which    {:>7} conflicting: an id already seen with another post, author or text (the first kept)",
+            i.comments_conflicting
         ));
     }
     if i.posts_without_owner > 0 {

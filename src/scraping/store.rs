@@ -101,6 +101,46 @@ pub async fn store_records(
     Ok(stats)
 }
 
+#[derive(QueryableByName)]
+struct Key {
+    #[diesel(sql_type = Text)]
+    key: String,
+}
+
+/// Drops the comments whose id is stored with another post, author or text (the stored one
+/// stays; nothing of the other is stored); returns how many. The same author under a new
+/// username (same user id) and a text missing on either side are no conflict.
+pub async fn drop_conflicting(conn: &mut AsyncPgConnection, records: &mut Records) -> QueryResult<usize> {
+    if records.comments.is_empty() {
+        return Ok(0);
+    }
+    let c = &records.comments;
+    let rows: Vec<Key> = diesel::sql_query(
+        "SELECT i.id AS key
+         FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[]) AS i(id, post, author, author_id, body)
+         JOIN comments c ON c.ig_comment_id = i.id
+         JOIN posts p ON p.id = c.post_id
+         JOIN ig_profiles pr ON pr.id = c.ig_profile_id
+         WHERE p.ig_post_id <> i.post
+            OR (lower(pr.username) <> i.author AND NOT coalesce(pr.ig_user_id = i.author_id, false))
+            OR c.body <> i.body",
+    )
+    .bind::<Array<Text>, _>(c.iter().map(|c| c.ig_comment_id.as_str()).collect::<Vec<_>>())
+    .bind::<Array<Text>, _>(c.iter().map(|c| c.ig_post_id.as_str()).collect::<Vec<_>>())
+    .bind::<Array<Text>, _>(c.iter().map(|c| c.author.username.to_ascii_lowercase()).collect::<Vec<_>>())
+    .bind::<Array<Nullable<Text>>, _>(c.iter().map(|c| c.author.ig_user_id.as_deref()).collect::<Vec<_>>())
+    .bind::<Array<Nullable<Text>>, _>(c.iter().map(|c| c.body.as_deref()).collect::<Vec<_>>())
+    .load(conn)
+    .await?;
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    let conflicting: std::collections::HashSet<String> = rows.into_iter().map(|r| r.key).collect();
+    let before = records.comments.len();
+    records.comments.retain(|c| !conflicting.contains(&c.ig_comment_id));
+    Ok(before - records.comments.len())
+}
+
 /// Records `posts` as covered by the analysis.
 pub async fn cover_posts(conn: &mut AsyncPgConnection, analysis_id: i64, posts: &[i64]) -> QueryResult<()> {
     diesel::sql_query(

@@ -124,9 +124,21 @@ async fn uploads_import_and_analyse_all_or_nothing() {
         "{body}"
     );
     assert_eq!(db.count("SELECT count(*) AS n FROM comments").await, 0, "all or nothing");
+    // A damaged file (cut off): refused by name and line, nothing of the upload kept.
+    let mut cut = comments("DMMMMMMMMMM", 100, 3);
+    cut.extend_from_slice(b"\n{\"id\": \"9\", \"text\": \"cut");
+    let (status, body) =
+        upload(&api, &token, account, &[("a.jsonl", &comments("DLLLLLLLLLL", 1, 5)), ("b.jsonl", &cut)])
+            .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["message"].as_str().is_some_and(|m| m.contains("b.jsonl") && m.contains("damaged at line 4")),
+        "{body}"
+    );
+    assert_eq!(db.count("SELECT count(*) AS n FROM comments").await, 0, "all or nothing");
     // Two good files: one analysis of both.
     let mut second = comments("DMMMMMMMMMM", 100, 3);
-    second.extend_from_slice(b"\n{broken\n");
+    second.extend_from_slice(b"\n{\"note\": \"not an Instagram item\"}\n");
     let (status, body) =
         upload(&api, &token, account, &[("a.jsonl", &comments("DLLLLLLLLLL", 1, 5)), ("b.jsonl", &second)])
             .await;

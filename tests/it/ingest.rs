@@ -120,7 +120,7 @@ async fn a_mixed_file_keeps_every_valid_item_and_reports_the_rest() {
     assert!(reasons[0].starts_with("not an Instagram item"));
     assert_eq!(reasons[1], "not a JSON object");
     assert_eq!(reasons[2], "comment without id");
-    assert!(reasons[3].starts_with("malformed JSON line"));
+    assert_eq!(reasons[3], "not a JSON object");
     let lines = std::fs::read_to_string(&report).expect("report file");
     assert_eq!(lines.lines().count(), 4);
     let _ = std::fs::remove_file(report);
@@ -233,47 +233,112 @@ async fn hostile_files_give_counted_rejections() {
         std::fs::write(&path, bytes).expect("write");
         files.push(path);
     };
-    // A truncated JSON array: the items before the cut count, the cut is one rejection.
+    // A truncated JSON array: damaged, so nothing of it is kept, with where and how much.
     write("truncated.json", format!("[{valid}, {}", &valid[..40]).into_bytes());
     // Wrong types everywhere: ids as objects, counts as arrays.
     write("types.jsonl", br#"{"id": {"x": 1}, "text": 5, "ownerUsername": ["a"], "postUrl": 7}"#.to_vec());
-    // One line of 100 MB, then a valid item.
+    // One line of 100 MB, then a valid item: the line is skipped unread, the item kept.
     let mut big = b"{\"text\": \"".to_vec();
     big.resize(100 * 1024 * 1024, b'a');
     big.extend_from_slice(b"\"}\n");
     big.extend_from_slice(valid.replace("\"1\"", "\"2\"").as_bytes());
     write("huge-line.jsonl", big);
-    // CSV whose second row is not UTF-8.
+    // CSV whose second row is not UTF-8: damaged, named by its line.
     let mut csv =
         b"id,text,ownerUsername,postUrl\n3,ok,quiet.harbor,https://www.instagram.com/p/DMsI5LsyOvL/\n4,"
             .to_vec();
     csv.extend_from_slice(&[0xC3, 0x28, 0xFF]);
     csv.extend_from_slice(b",someone,https://www.instagram.com/p/DMsI5LsyOvL/\n");
     write("latin1.csv", csv);
+    // JSON nested 100,000 deep, then a valid item.
+    write("deep.json", format!("[{}{}, {valid}]", "[".repeat(100_000), "]".repeat(100_000)).into_bytes());
     let args: Vec<String> = files.iter().map(|p| p.display().to_string()).collect();
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let (code, reports, err) = import(&db, &args[..1], &[]).await;
-    assert_eq!(
-        (code, reports[0]["comments_new"].as_u64(), reports[0]["rejected"].as_array().map(Vec::len)),
-        (0, Some(1), Some(1)),
-        "{err}"
-    );
+    let (code, _, err) = import(&db, &args[..1], &[]).await;
+    assert_ne!(code, 0, "a damaged file is refused");
+    assert!(err.contains("damaged at line 1 (byte"), "{err}");
+    assert!(err.contains("cut off") && err.contains("1 items before that point"), "{err}");
+    assert_eq!(db.count("SELECT count(*) AS n FROM comments").await, 0, "nothing of it kept");
+    assert_eq!(db.count("SELECT count(*) AS n FROM tracked_accounts").await, 0, "not even the account");
     let (code, _, err) = import(&db, &args[1..2], &[]).await;
     assert_ne!(code, 0, "nothing usable");
     assert!(err.contains("no Instagram posts"), "{err}");
-    let (code, reports, err) = import(&db, &args[2..], &[]).await;
+    let (code, _, err) = import(&db, &args[3..4], &[]).await;
+    assert_ne!(code, 0, "a CSV row that is not UTF-8 damages the file");
+    assert!(err.contains("damaged at line 3") && err.contains("not UTF-8"), "{err}");
+    assert_eq!(db.count("SELECT count(*) AS n FROM comments").await, 0);
+    assert_eq!(db.count("SELECT count(*) AS n FROM tracked_accounts").await, 0);
+    let (code, reports, err) = import(&db, &[args[2], args[4]], &[]).await;
     assert_eq!(code, 0, "{err}");
     assert!(
-        reports[0]["rejected"][0]["reason"].as_str().unwrap_or("").contains("longer than"),
+        reports[0]["rejected"][0]["reason"].as_str().unwrap_or("").contains("larger than"),
         "{:?}",
         reports[0]
     );
     assert_eq!(reports[0]["comments_new"], 1);
-    assert!(reports[1]["rejected"][0]["reason"].as_str().unwrap_or("").contains("UTF-8"));
+    assert!(reports[1]["rejected"][0]["reason"].as_str().unwrap_or("").contains("nested deeper"));
     assert_eq!(reports[1]["comments_new"], 1);
     for f in files {
         let _ = std::fs::remove_file(f);
     }
+}
+
+#[tokio::test]
+async fn conflicting_repeats_are_counted_and_store_nothing_of_their_own() {
+    let db = TestDb::new().await;
+    let comment = |id: &str, author: &str, text: &str| {
+        format!(
+            r#"{{"id": "{id}", "text": "{text}", "ownerUsername": "{author}", "ownerProfilePicUrl": "https://scontent.cdninstagram.com/v/{author}.jpg", "postUrl": "https://www.instagram.com/p/DMsI5LsyOvL/"}}"#
+        )
+    };
+    let dir = std::env::temp_dir();
+    let first = dir.join(format!("{}-first.jsonl", db.name));
+    let second = dir.join(format!("{}-second.jsonl", db.name));
+    // In one file: id 1 twice with another author and text; id 2 twice, the same.
+    std::fs::write(
+        &first,
+        [
+            comment("1", "ana", "hello"),
+            comment("1", "intruder", "spam"),
+            comment("2", "bo", "hi"),
+            comment("2", "bo", "hi"),
+        ]
+        .join("\n"),
+    )
+    .expect("write");
+    // In a later file: id 1 once more with other text, and a new comment.
+    std::fs::write(&second, [comment("1", "ana", "changed"), comment("3", "cy", "new")].join("\n"))
+        .expect("write");
+    let (code, reports, err) = import(&db, &[&first.display().to_string()], &[]).await;
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        (reports[0]["comments_new"].as_u64(), reports[0]["intake"]["comments_duplicate"].as_u64()),
+        (Some(2), Some(2))
+    );
+    assert_eq!(reports[0]["intake"]["comments_conflicting"], 1);
+    let (code, reports, err) = import(&db, &[&second.display().to_string()], &[]).await;
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        (reports[0]["comments_new"].as_u64(), reports[0]["intake"]["comments_conflicting"].as_u64()),
+        (Some(1), Some(1))
+    );
+    let (code, text, err) =
+        run_cli(&db, &["import", "--account", "lumen.atelier", &second.display().to_string()], &[]).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(text.contains("1 conflicting"), "{text}");
+    assert_eq!(
+        db.count("SELECT count(*) AS n FROM comments WHERE body = 'hello'").await,
+        1,
+        "the first one stays"
+    );
+    assert_eq!(db.count("SELECT count(*) AS n FROM comments WHERE body IN ('spam', 'changed')").await, 0);
+    assert_eq!(
+        db.count("SELECT count(*) AS n FROM ig_profiles WHERE username = 'intruder'").await,
+        0,
+        "nothing of a record that was not kept"
+    );
+    let _ = std::fs::remove_file(first);
+    let _ = std::fs::remove_file(second);
 }
 
 /// The real exports in ../shared (skipped when that folder is absent).
@@ -334,4 +399,46 @@ async fn the_shared_apify_exports_import_with_sensible_counts() {
         db.count("SELECT count(*) AS n FROM profile_pictures WHERE fetch_status = 'default_avatar'").await,
         20
     );
+}
+
+#[tokio::test]
+async fn a_file_taken_in_by_parts_is_judged_as_a_whole() {
+    // More records than one part holds (10,000): a profile first, whose comments come later;
+    // comments first, whose post (another account's) comes last; a repeat across parts.
+    let db = TestDb::new().await;
+    let comment = |id: usize, author: &str, code: &str| {
+        format!(
+            r#"{{"id": "{id}", "text": "nice", "ownerUsername": "{author}", "postUrl": "https://www.instagram.com/p/{code}/"}}"#
+        )
+    };
+    let mut lines = vec![
+        r#"{"username": "late.fan", "fullName": "Late Fan", "followersCount": 12, "profilePicUrl": "https://scontent.cdninstagram.com/v/late.jpg"}"#.to_owned(),
+        r#"{"username": "stranger", "followersCount": 5}"#.to_owned(),
+    ];
+    for i in 0..300 {
+        lines.push(comment(1_000_000 + i, &format!("visitor{}", i % 50), "DRRRRRRRRRR"));
+    }
+    for i in 0..12_000 {
+        lines.push(comment(i, &format!("fan{}", i % 4000), "DLLLLLLLLLL"));
+    }
+    lines.push(comment(5, "fan5", "DLLLLLLLLLL"));
+    lines.push(comment(20_000, "late.fan", "DLLLLLLLLLL"));
+    lines.push(r#"{"shortCode": "DRRRRRRRRRR", "ownerUsername": "rival", "url": "https://www.instagram.com/p/DRRRRRRRRRR/"}"#.to_owned());
+    let file = std::env::temp_dir().join(format!("{}-parts.jsonl", db.name));
+    std::fs::write(&file, lines.join("\n")).expect("write");
+    let (code, reports, err) = import(&db, &[&file.display().to_string()], &[]).await;
+    let _ = std::fs::remove_file(&file);
+    assert_eq!(code, 0, "{err}");
+    let r = &reports[0];
+    assert_eq!(r["comments_new"], 12_001, "{r}");
+    let i = &r["intake"];
+    assert_eq!(
+        (i["comments_read"].as_u64(), i["comments_foreign"].as_u64(), i["comments_duplicate"].as_u64()),
+        (Some(12_302), Some(300), Some(1)),
+        "{i}"
+    );
+    assert_eq!((i["posts_foreign"].as_u64(), i["posts_without_owner"].as_u64()), (Some(1), Some(1)), "{i}");
+    assert_eq!(i["profiles_foreign"], 1, "the stranger goes; the fan whose comment comes last stays: {i}");
+    assert_eq!(db.count("SELECT count(*) AS n FROM ig_profiles WHERE full_name = 'Late Fan'").await, 1);
+    assert_eq!(db.count("SELECT count(*) AS n FROM ig_profiles WHERE username LIKE 'visitor%'").await, 0);
 }
