@@ -136,31 +136,39 @@ pub struct TokenResponse {
     pub expires_at: i64,
 }
 
+/// The answer to a registration, the same whether the address was free or not.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct UserCreated {
-    pub id: i64,
+pub struct Registered {
     pub email: String,
+    pub message: &'static str,
 }
 
-/// Creates an account (when registration is open).
+/// Creates an account (when registration is open). The answer is the same whether the address
+/// already had an account or not (and the password is hashed either way), so that it does not
+/// tell who has one: sign in next. Counted against the login quota (argon2 costs CPU).
 #[utoipa::path(post, path = "/api/v1/auth/register", request_body = Credentials,
-    responses((status = 201, body = UserCreated), (status = 400), (status = 409)), tag = "auth")]
+    responses((status = 202, body = Registered), (status = 400), (status = 403), (status = 429)), tag = "auth")]
 #[post("/auth/register")]
 pub async fn register(
+    req: HttpRequest,
     state: web::Data<AppState>,
+    limits: web::Data<RateLimits>,
     body: web::Json<Credentials>,
 ) -> Result<HttpResponse, ApiError> {
     if !state.config.settings.auth.allow_registration {
         return Err(ApiError::Forbidden("registration is closed on this server".into()));
     }
+    limits.check_register(client_ip(&req, &limits))?;
     let email = Email::parse(&body.email).map_err(ApiError::BadRequest)?;
     password::check_new_password(&body.password).map_err(ApiError::BadRequest)?;
     let hash = password::hash_password(SecretString::from(body.password.clone())).await?;
     let mut conn = state.pool.get().await?;
-    match users::create_user(&mut conn, &email, &hash, false).await? {
-        Some(id) => Ok(HttpResponse::Created().json(UserCreated { id, email: email.as_str().to_owned() })),
-        None => Err(ApiError::Conflict("an account with this email exists".into())),
-    }
+    // `None`: the address has an account already; nothing is sent anywhere about it.
+    let _created = users::create_user(&mut conn, &email, &hash, false).await?;
+    Ok(HttpResponse::Accepted().json(Registered {
+        email: email.as_str().to_owned(),
+        message: "if this address had no account, it has one now: sign in with it",
+    }))
 }
 
 /// Exchanges email and password for an access token.

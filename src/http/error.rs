@@ -54,6 +54,53 @@ impl ApiError {
     }
 }
 
+/// An error the framework or a middleware produced (not one of ours), in the one JSON shape:
+/// its status, a code from the status, its message (none for a 5xx).
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct Framework {
+    status: StatusCode,
+    message: String,
+}
+
+impl Framework {
+    #[must_use]
+    pub fn new(status: StatusCode, message: &str) -> Self {
+        let message = if status.is_server_error() {
+            tracing::error!(error = %message, %status, "request failed");
+            "internal error; the details are in the server log".to_owned()
+        } else if message.is_empty() {
+            status.canonical_reason().unwrap_or("error").to_lowercase()
+        } else {
+            message.to_owned()
+        };
+        Self { status, message }
+    }
+}
+
+impl ResponseError for Framework {
+    fn status_code(&self) -> StatusCode {
+        self.status
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let code = match self.status.as_u16() {
+            400 => "bad_request",
+            401 => "unauthorized",
+            403 => "forbidden",
+            404 => "not_found",
+            405 => "method_not_allowed",
+            409 => "conflict",
+            413 => "payload_too_large",
+            429 => "too_many_requests",
+            503 => "unavailable",
+            s if s >= 500 => "internal_error",
+            _ => "error",
+        };
+        HttpResponse::build(self.status).json(ErrorBody { error: code, message: self.message.clone() })
+    }
+}
+
 impl From<diesel::result::Error> for ApiError {
     fn from(e: diesel::result::Error) -> Self {
         Self::Internal(e.into())

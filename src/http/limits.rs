@@ -17,6 +17,8 @@ pub struct RateLimits {
     probes: DefaultKeyedRateLimiter<IpAddr>,
     per_user: DefaultKeyedRateLimiter<i64>,
     login: DefaultKeyedRateLimiter<String>,
+    /// Registrations, per client IP, at the login quota.
+    register: DefaultKeyedRateLimiter<IpAddr>,
     clock: DefaultClock,
     pub trust_forwarded_for: bool,
 }
@@ -53,6 +55,7 @@ impl RateLimits {
             probes: DefaultKeyedRateLimiter::keyed(per_minute(s.rate_limit_per_ip_per_minute)),
             per_user: DefaultKeyedRateLimiter::keyed(per_minute(s.rate_limit_per_user_per_minute)),
             login: DefaultKeyedRateLimiter::keyed(per_minute(s.login_attempts_per_minute)),
+            register: DefaultKeyedRateLimiter::keyed(per_minute(s.login_attempts_per_minute)),
             clock: DefaultClock::default(),
             trust_forwarded_for: s.trust_forwarded_for,
         }
@@ -102,12 +105,22 @@ impl RateLimits {
         self.check(&self.login, &format!("email:{}", email.trim().to_ascii_lowercase()))
     }
 
+    /// Registrations count per client at the login quota, in a bucket of their own (a sign-in
+    /// right after registering is not refused for it).
+    ///
+    /// # Errors
+    /// [`ApiError::TooManyRequests`] with the wait.
+    pub fn check_register(&self, ip: IpAddr) -> Result<(), ApiError> {
+        self.check(&self.register, &client_key(ip))
+    }
+
     /// Forgets idle keys so memory stays bounded.
     pub fn shrink(&self) {
         self.per_ip.retain_recent();
         self.probes.retain_recent();
         self.per_user.retain_recent();
         self.login.retain_recent();
+        self.register.retain_recent();
     }
 }
 

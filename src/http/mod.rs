@@ -169,6 +169,41 @@ async fn not_found(req: HttpRequest) -> actix_web::HttpResponse {
     ApiError::NotFound(format!("no route for {} {}", req.method(), req.path())).error_response()
 }
 
+/// Makes every error answer the one JSON shape, also those written as text by the framework
+/// or a middleware (a CORS refusal), keeping their status and headers.
+async fn json_errors(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    use actix_web::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
+    let response = match next.call(req).await {
+        Ok(response) => response,
+        // Ours (already JSON, with their headers) pass as they are.
+        Err(e) if e.as_error::<ApiError>().is_some() || e.as_error::<error::Framework>().is_some() => {
+            return Err(e);
+        }
+        Err(e) => {
+            let r = e.as_response_error();
+            return Err(error::Framework::new(r.status_code(), &e.to_string()).into());
+        }
+    };
+    let status = response.status();
+    let json =
+        response.headers().get(CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || json {
+        return Ok(response.map_into_left_body());
+    }
+    let message = response.response().error().map(ToString::to_string);
+    let (req, old) = response.into_parts();
+    let mut new = error::Framework::new(status, message.as_deref().unwrap_or_default()).error_response();
+    for (name, value) in old.headers() {
+        if name != CONTENT_TYPE && name != CONTENT_LENGTH {
+            new.headers_mut().append(name.clone(), value.clone());
+        }
+    }
+    Ok(ServiceResponse::new(req, new).map_into_right_body())
+}
+
 /// Counts requests and their latency by matched route pattern (never the raw path).
 async fn record_metrics(
     req: ServiceRequest,
@@ -223,6 +258,7 @@ pub fn serve(state: AppState) -> std::io::Result<(actix_web::dev::Server, Vec<st
             .app_data(data.clone())
             .app_data(limits.clone())
             .wrap(cors(&origins))
+            .wrap(actix_web::middleware::from_fn(json_errors))
             .wrap(security_headers())
             .wrap(actix_web::middleware::from_fn(input::refuse_control_characters))
             .wrap(actix_web::middleware::from_fn(record_metrics))

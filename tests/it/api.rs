@@ -71,7 +71,7 @@ impl Api {
     pub async fn user(&self, email: &str) -> String {
         let creds = json!({"email": email, "password": "a long enough password"});
         let r = self.call("POST", "/api/v1/auth/register", None, Some(&creds)).await;
-        assert_eq!(r.status, 201, "{:?}", r.body);
+        assert_eq!(r.status, 202, "{:?}", r.body);
         let r = self.call("POST", "/api/v1/auth/login", None, Some(&creds)).await;
         assert_eq!(r.status, 200, "{:?}", r.body);
         r.body["access_token"].as_str().expect("token").to_owned()
@@ -162,6 +162,8 @@ async fn register_login_accounts_and_api_keys() {
     let token = api.user("owner@example.com").await;
     let t = Some(token.as_str());
 
+    // An address with an account gets the answer a free one gets: registering tells nobody
+    // who has an account.
     let dup = api
         .call(
             "POST",
@@ -170,7 +172,25 @@ async fn register_login_accounts_and_api_keys() {
             Some(&json!({"email": "OWNER@example.com", "password": "another long one"})),
         )
         .await;
-    assert_eq!(dup.status, 409);
+    let fresh = api
+        .call(
+            "POST",
+            "/api/v1/auth/register",
+            None,
+            Some(&json!({"email": "fresh@example.com", "password": "another long one"})),
+        )
+        .await;
+    assert_eq!((dup.status, fresh.status), (202, 202));
+    assert_eq!(dup.body["message"], fresh.body["message"]);
+    let replaced = api
+        .call(
+            "POST",
+            "/api/v1/auth/login",
+            None,
+            Some(&json!({"email": "owner@example.com", "password": "another long one"})),
+        )
+        .await;
+    assert_eq!(replaced.status, 401, "the existing account keeps its password");
     let short = api
         .call(
             "POST",
@@ -854,4 +874,37 @@ async fn the_commenters_export_streams_every_commenter_once() {
             .await,
         n as i64
     );
+}
+
+#[tokio::test]
+async fn registration_has_the_login_quota_and_refusals_are_json() {
+    let db = TestDb::new().await;
+    let api = Api::start(&db, &[("AUDIENCELENS__SERVER__LOGIN_ATTEMPTS_PER_MINUTE", "3")]);
+    let mut statuses = Vec::new();
+    for i in 0..5 {
+        let creds = json!({"email": format!("u{i}@example.com"), "password": "a long enough password"});
+        statuses.push(api.call("POST", "/api/v1/auth/register", None, Some(&creds)).await.status);
+    }
+    assert_eq!(statuses, [202, 202, 202, 429, 429], "argon2 is not free: registrations are counted");
+    let login = json!({"email": "u0@example.com", "password": "a long enough password"});
+    assert_eq!(
+        api.call("POST", "/api/v1/auth/login", None, Some(&login)).await.status,
+        200,
+        "a bucket of its own"
+    );
+
+    // A CORS refusal (an origin not configured) is the one JSON error shape.
+    let client = audiencelens::clients::http_client().build().expect("client");
+    let r = client
+        .request(reqwest::Method::OPTIONS, format!("http://{}/api/v1/accounts", api.addr))
+        .header("Origin", "https://evil.example")
+        .header("Access-Control-Request-Method", "GET")
+        .send()
+        .await
+        .expect("preflight");
+    let status = r.status().as_u16();
+    let body: Value = r.json().await.expect("a JSON body");
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"], "bad_request", "{body}");
+    assert!(body["message"].as_str().is_some_and(|m| m.to_lowercase().contains("origin")), "{body}");
 }
